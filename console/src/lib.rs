@@ -1,0 +1,1 @@
+//! The iDoctor console library (being built).

@@ -1,0 +1,3 @@
+//! idoctor entry point (being built).
+
+fn main() {}

@@ -1,0 +1,5 @@
+//! Reading CT series: DICOM instances in, a sorted HU [`Volume`] out.
+
+pub mod volume;
+
+pub use volume::{SeriesMeta, Volume};

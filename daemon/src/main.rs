@@ -1,0 +1,3 @@
+//! idoctord entry point (being built).
+
+fn main() {}

@@ -1,0 +1,5 @@
+//! The measurement pipeline: `Volume` → sagittal → L3 → tissues → metrics → outputs.
+//!
+//! Plain synchronous Rust over `ndarray`; the daemon runs it on a blocking pool.
+
+pub mod labels;
