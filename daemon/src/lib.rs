@@ -3,5 +3,15 @@
 //!
 //! `dicom` and `pipeline` are pure: they never see the database or the RPC layer.
 
+pub mod accounts;
+pub mod auth;
+pub mod config;
+pub mod daemon;
 pub mod dicom;
+pub mod paths;
 pub mod pipeline;
+pub mod quota;
+pub mod rpc;
+pub mod state;
+pub mod store;
+pub mod tls;

@@ -1,3 +1,337 @@
-//! idoctord entry point (being built).
+//! `idoctord`: the iDoctor daemon and its administrative commands.
+//!
+//! Only this file uses `anyhow`; library modules return typed errors. Data goes to
+//! stdout (JSON with `--json`), logs to stderr.
 
-fn main() {}
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use idoctor_daemon::config::{CliOverrides, DEFAULT_CONFIG, Settings};
+use idoctor_daemon::daemon::{self, AnyStore};
+use idoctor_daemon::store::Store;
+use idoctor_daemon::{accounts, auth, with_store};
+use idoctor_protocol::{NewUser, Role};
+use std::io::Read;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+/// iDoctor daemon: watches DICOM drop folders, finds L3, measures body composition.
+#[derive(Parser, Debug)]
+#[command(name = "idoctord", version, about)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct GlobalArgs {
+    /// Root of the database, archive, results, quarantine, outbox, socket and secrets.
+    #[arg(long, global = true, env = "IDOCTOR_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file (see `idoctord default-config`).
+    #[arg(long, global = true, env = "IDOCTOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon.
+    Run(RunArgs),
+    /// Run on embedded defaults with demo users (passwords printed once).
+    Demo(RunArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Print a commented example configuration.
+    DefaultConfig,
+    /// Manage users directly in the database (bootstrap; admins can also use the console).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+struct RunArgs {
+    /// Root of the per-user drop folders.
+    #[arg(long)]
+    watch_root: Option<PathBuf>,
+    /// Extra listener: tls://HOST:PORT or tcp://127.0.0.1:PORT (repeatable).
+    #[arg(long)]
+    listen: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Add a user. The password is read from stdin (--password-stdin) or IDOCTOR_PASSWORD.
+    Add {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// admin or operator.
+        #[arg(long)]
+        role: Role,
+        /// free, pro or enterprise.
+        #[arg(long, default_value = "free")]
+        plan: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password (their sessions end).
+    Passwd {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("idoctord: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(run(cli)) {
+        eprintln!("idoctord: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn load_settings(global: &GlobalArgs, run: &RunArgs) -> Result<Settings> {
+    let cli = CliOverrides {
+        data_dir: global.data_dir.clone(),
+        database_url: global.database_url.clone(),
+        watch_root: run.watch_root.clone(),
+        listen: run.listen.clone(),
+    };
+    let loaded = Settings::load(global.config.as_deref(), std::env::vars(), &cli)?;
+    init_tracing(&loaded.settings);
+    for name in &loaded.unknown_env {
+        tracing::warn!(
+            variable = name,
+            "ignoring an IDOCTOR_ variable that names no setting"
+        );
+    }
+    Ok(loaded.settings)
+}
+
+fn init_tracing(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.log.filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = if settings.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn open_store(settings: &Settings) -> Result<AnyStore> {
+    daemon::open_sqlite_or_pg(settings)
+        .await
+        .context("cannot open the database")
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::DefaultConfig => {
+            print!("{DEFAULT_CONFIG}");
+            Ok(())
+        }
+        Command::Migrate => {
+            let settings = load_settings(&cli.global, &RunArgs::default())?;
+            let store = open_store(&settings).await?;
+            with_store!(store, |s| s.close().await);
+            println!("database schema is up to date");
+            Ok(())
+        }
+        Command::Run(args) => {
+            let settings = load_settings(&cli.global, &args)?;
+            let store = open_store(&settings).await?;
+            with_store!(store, |s| serve(s, settings, None).await)
+        }
+        Command::Demo(args) => {
+            let settings = load_settings(&cli.global, &args)?;
+            let store = open_store(&settings).await?;
+            with_store!(store, |s| demo(s, settings).await)
+        }
+        Command::User(cmd) => {
+            let settings = load_settings(&cli.global, &RunArgs::default())?;
+            let store = open_store(&settings).await?;
+            let result = with_store!(store.clone(), |s| user_command(&s, &settings, cmd).await);
+            with_store!(store, |s| s.close().await);
+            result
+        }
+    }
+}
+
+async fn serve<S: Store>(
+    store: S,
+    settings: Settings,
+    on_ready: Option<daemon::OnReady>,
+) -> Result<()> {
+    let shutdown = CancellationToken::new();
+    daemon::cancel_on_signals(shutdown.clone());
+    let state = daemon::build_state(store, settings, shutdown)?;
+    daemon::serve(state, on_ready).await?;
+    Ok(())
+}
+
+/// Creates the demo users on first run (printing their passwords once), then serves.
+async fn demo<S: Store>(store: S, settings: Settings) -> Result<()> {
+    let paths = idoctor_daemon::paths::Paths::new(&settings.data_dir, &settings.ingest.watch_root);
+    let mut created = Vec::new();
+    for (username, role) in [("admin", Role::Admin), ("demo", Role::Operator)] {
+        if store.user_by_name(username).await?.is_some() {
+            continue;
+        }
+        let password = auth::generate_password();
+        accounts::create_user(
+            &store,
+            &paths,
+            NewUser {
+                username: username.into(),
+                password: password.clone(),
+                role,
+                plan: Some("free".into()),
+            },
+        )
+        .await
+        .with_context(|| format!("cannot create the {username} user"))?;
+        created.push((username, password));
+    }
+    let watch = paths.watch_dir("demo");
+    let on_ready: daemon::OnReady = Box::new(move |listeners| {
+        println!("iDoctor demo is running.");
+        if created.is_empty() {
+            println!(
+                "  Users admin and demo already exist (passwords were shown when they were created;"
+            );
+            println!("  reset one with: idoctord user passwd --username demo --password-stdin).");
+        } else {
+            println!("  Passwords (shown once, keep them):");
+            for (user, password) in &created {
+                println!("    {user:<6} {password}");
+            }
+        }
+        for l in listeners {
+            println!("  Listening on {l}");
+        }
+        println!("  Drop DICOM series into {}", watch.display());
+        println!("  Connect a console:  idoctor login --username demo   then   idoctor");
+        println!("  Stop with Ctrl-C.");
+    });
+    serve(store, settings, Some(on_ready)).await
+}
+
+fn read_password(from_stdin: bool) -> Result<String> {
+    if from_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the password from stdin")?;
+        let line = text.lines().next().unwrap_or_default().to_string();
+        if line.is_empty() {
+            bail!("no password on stdin");
+        }
+        return Ok(line);
+    }
+    match std::env::var("IDOCTOR_PASSWORD") {
+        Ok(p) if !p.is_empty() => Ok(p),
+        _ => bail!("give the password on stdin with --password-stdin, or in IDOCTOR_PASSWORD"),
+    }
+}
+
+async fn user_command<S: Store>(store: &S, settings: &Settings, cmd: UserCommand) -> Result<()> {
+    let paths = idoctor_daemon::paths::Paths::new(&settings.data_dir, &settings.ingest.watch_root);
+    match cmd {
+        UserCommand::Add {
+            username,
+            role,
+            plan,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            let row = accounts::create_user(
+                store,
+                &paths,
+                NewUser {
+                    username,
+                    password,
+                    role,
+                    plan: Some(plan),
+                },
+            )
+            .await?;
+            println!(
+                "created {} ({}, plan {}); watch folder {}",
+                row.username,
+                row.role,
+                row.plan,
+                paths.watch_dir(&row.username).display()
+            );
+        }
+        UserCommand::Passwd {
+            username,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            accounts::set_password(store, &username, password)
+                .await
+                .map_err(|e| match e {
+                    accounts::AccountError::Store(idoctor_daemon::store::StoreError::NotFound) => {
+                        anyhow::anyhow!("no user named {username:?}")
+                    }
+                    other => other.into(),
+                })?;
+            println!("password changed for {username}; their sessions have ended");
+        }
+        UserCommand::List { json } => {
+            let users = store
+                .list_users()
+                .await?
+                .iter()
+                .map(|u| u.to_info())
+                .collect::<Result<Vec<_>, _>>()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            } else {
+                println!(
+                    "{:<20} {:<9} {:<11} {:<7} {}",
+                    "USERNAME", "ROLE", "PLAN", "MODE", "STATUS"
+                );
+                for u in users {
+                    let status = if u.disabled { "disabled" } else { "active" };
+                    println!(
+                        "{:<20} {:<9} {:<11} {:<7} {}",
+                        u.username, u.role, u.plan, u.mode, status
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

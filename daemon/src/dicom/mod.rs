@@ -1,5 +1,6 @@
 //! Reading CT series: DICOM instances in, a sorted HU [`Volume`] out.
 
+pub mod uid;
 pub mod volume;
 
 pub use volume::{SeriesMeta, Volume};

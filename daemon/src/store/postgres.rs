@@ -1,0 +1,49 @@
+//! The PostgreSQL backend, for sites that run several daemons on one database.
+
+use super::{Backend, Store, StoreError};
+use crate::config::redact_url;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres, Transaction};
+use std::time::Duration;
+
+/// A store on a PostgreSQL database.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`) and migrates the database.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(24)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL at {}: {e}",
+                    redact_url(url)
+                ))
+            })?;
+        sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Starts a transaction (row locks are taken by the statements themselves).
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+super::users::impl_user_store!(PgStore);
