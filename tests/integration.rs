@@ -1,1 +1,6 @@
-//! End-to-end tests (being built).
+//! The one integration test binary: real daemons, real sockets, real databases, real
+//! files. Postgres cases run when `IDOCTOR_TEST_PG` is set (CI sets it).
+
+mod common;
+mod e2e_auth;
+mod store_story;

@@ -242,6 +242,11 @@ impl Client {
         self
     }
 
+    /// The underlying tarpc client, for requests the typed methods do not cover.
+    pub fn rpc(&self) -> &IDoctorClient {
+        &self.rpc
+    }
+
     /// Where this client is connected.
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint

@@ -30,10 +30,10 @@ pub fn read_password(from_stdin: bool, prompt: &str) -> Result<String, PasswordE
             Ok(line)
         };
     }
-    if let Ok(p) = std::env::var("IDOCTOR_PASSWORD") {
-        if !p.is_empty() {
-            return Ok(p);
-        }
+    if let Ok(p) = std::env::var("IDOCTOR_PASSWORD")
+        && !p.is_empty()
+    {
+        return Ok(p);
     }
     if !std::io::stdin().is_terminal() {
         return Err(PasswordError::Missing);

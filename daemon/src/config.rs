@@ -395,13 +395,16 @@ impl Settings {
         if self.auth.token_ttl_s == 0 {
             return bad("auth.token_ttl_s must be positive");
         }
-        if !(self.ingest.series_quiet_s >= 0.0) || !(self.ingest.study_force_complete_s >= 0.0) {
+        let non_negative = |v: f64| v.is_finite() && v >= 0.0;
+        if !non_negative(self.ingest.series_quiet_s)
+            || !non_negative(self.ingest.study_force_complete_s)
+        {
             return bad("ingest quiet periods must be zero or positive");
         }
         if self.jobs.workers == 0 {
             return bad("jobs.workers must be at least 1");
         }
-        if !(self.jobs.lease_s > 0.0) {
+        if !self.jobs.lease_s.is_finite() || self.jobs.lease_s <= 0.0 {
             return bad("jobs.lease_s must be positive");
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {

@@ -320,8 +320,8 @@ async fn user_command<S: Store>(store: &S, settings: &Settings, cmd: UserCommand
                 println!("{}", serde_json::to_string_pretty(&users)?);
             } else {
                 println!(
-                    "{:<20} {:<9} {:<11} {:<7} {}",
-                    "USERNAME", "ROLE", "PLAN", "MODE", "STATUS"
+                    "{:<20} {:<9} {:<11} {:<7} STATUS",
+                    "USERNAME", "ROLE", "PLAN", "MODE"
                 );
                 for u in users {
                     let status = if u.disabled { "disabled" } else { "active" };

@@ -42,12 +42,10 @@ async fn event_loop(
             Some(action) = rx.recv() => Some(action),
             _ = tick.tick() => None,
         };
-        if let Some(action) = action {
-            if let Some(follow_up) = app.update(action) {
-                if matches!(follow_up, Action::Reconnect) {
-                    spawn_connect(ctx.clone(), tx.clone());
-                }
-            }
+        if let Some(action) = action
+            && let Some(Action::Reconnect) = app.update(action)
+        {
+            spawn_connect(ctx.clone(), tx.clone());
         }
         if app.should_quit() {
             return Ok(());

@@ -226,10 +226,10 @@ pub async fn serve<S: Store>(
     close_connections.cancel();
     connections.close();
     connections.wait().await;
-    if let Listener::Unix { path, .. } = &listener {
-        if let Err(e) = std::fs::remove_file(path) {
-            tracing::warn!(path = %path.display(), cause = %e, "could not remove the socket file");
-        }
+    if let Listener::Unix { path, .. } = &listener
+        && let Err(e) = std::fs::remove_file(path)
+    {
+        tracing::warn!(path = %path.display(), cause = %e, "could not remove the socket file");
     }
     tracing::info!(listener = describe, "stopped");
 }
