@@ -3,4 +3,5 @@
 
 mod common;
 mod e2e_auth;
+mod quota_story;
 mod store_story;

@@ -334,4 +334,25 @@ impl Client {
     typed!(/// Sets a user's mode and outbox flag (admin).
         set_user_mode(username: String, mode: JobMode, outbox: bool) -> UserInfo,
         Request::SetUserMode { username, mode, outbox }, User(u) => u);
+    typed!(/// My quota balances.
+        my_quota() -> Vec<QuotaStatus>, Request::MyQuota, Quotas(q) => q);
+    typed!(/// My ledger rows.
+        my_usage(filter: UsageFilter) -> UsagePage, Request::MyUsage { filter }, Usage(p) => p);
+    typed!(/// A user's balances (admin).
+        quota_show(username: String) -> Vec<QuotaStatus>, Request::QuotaShow { username }, Quotas(q) => q);
+    typed!(/// Sets or clears a per-user limit (admin).
+        quota_adjust(username: String, quota_type: QuotaType, limit: Option<i64>) -> QuotaChange,
+        Request::QuotaAdjust { username, quota_type, limit }, QuotaChange(c) => c);
+    typed!(/// Resets balances (admin).
+        quota_reset(username: String, quota_type: Option<QuotaType>) -> QuotaChange,
+        Request::QuotaReset { username, quota_type }, QuotaChange(c) => c);
+    typed!(/// Changes a user's plan (admin).
+        set_plan(username: String, plan: String) -> QuotaChange,
+        Request::SetPlan { username, plan }, QuotaChange(c) => c);
+    typed!(/// The usage ledger (admin).
+        usage(filter: UsageFilter) -> UsagePage, Request::Usage { filter }, Usage(p) => p);
+    typed!(/// Statistics for a quota type (admin).
+        stats(quota_type: QuotaType, days: u32) -> QuotaStats, Request::Stats { quota_type, days }, Stats(s) => s);
+    typed!(/// Recent quota warnings (admin).
+        warnings(limit: u32) -> Vec<QuotaWarning>, Request::Warnings { limit }, Warnings(w) => w);
 }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod endpoint;
 pub mod files;
+pub mod format;
 pub mod password;
 pub mod pinning;
 pub mod tui;

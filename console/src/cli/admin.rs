@@ -29,6 +29,17 @@ pub(super) async fn run(ctx: &Context, cmd: AdminCommand) -> Result<(), CliError
             Ok(())
         }
         AdminCommand::User(cmd) => user(ctx, &client, cmd).await,
+        AdminCommand::Plan(cmd) => super::quota::plan(&client, cmd).await,
+        AdminCommand::Quota(cmd) => super::quota::admin_quota(&client, cmd).await,
+        AdminCommand::Usage { user, args } => super::quota::admin_usage(&client, user, args).await,
+        AdminCommand::Stats {
+            quota_type,
+            days,
+            json,
+        } => super::quota::stats(&client, quota_type, days, json).await,
+        AdminCommand::Warnings { limit, json } => {
+            super::quota::warnings(&client, limit, json).await
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 mod account;
 mod admin;
 mod output;
+mod quota;
 
 pub use output::print_json;
 
@@ -51,6 +52,14 @@ pub enum Command {
     },
     /// Forget the saved session.
     Logout,
+    /// My quota balances.
+    Quota {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// My usage ledger, newest first.
+    Usage(UsageArgs),
     /// Administration (admins only).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -68,6 +77,126 @@ pub enum AdminCommand {
     /// Manage one user.
     #[command(subcommand)]
     User(AdminUserCommand),
+    /// Plans.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Quotas of one user.
+    #[command(subcommand)]
+    Quota(QuotaCommand),
+    /// The usage ledger of every user (filters optional).
+    Usage {
+        /// Only this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Filters and output.
+        #[command(flatten)]
+        args: UsageArgs,
+    },
+    /// Per-type statistics: totals, per-day consumption, users near their limit.
+    Stats {
+        /// Quota type.
+        #[arg(long = "type")]
+        quota_type: idoctor_protocol::QuotaType,
+        /// Days of per-day consumption.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recent 80 % / 100 % quota warnings.
+    Warnings {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `idoctor admin plan …`
+#[derive(Subcommand, Debug)]
+pub enum PlanCommand {
+    /// Move a user to another plan (limits without an override follow it).
+    Set {
+        /// Login name.
+        #[arg(long)]
+        user: String,
+        /// free, pro or enterprise.
+        #[arg(long)]
+        plan: String,
+    },
+}
+
+/// `idoctor admin quota …`
+#[derive(Subcommand, Debug)]
+pub enum QuotaCommand {
+    /// Show a user's balances.
+    Show {
+        /// Login name.
+        #[arg(long)]
+        user: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a per-user limit (or --clear to follow the plan again).
+    Adjust {
+        /// Login name.
+        #[arg(long)]
+        user: String,
+        /// Quota type.
+        #[arg(long = "type")]
+        quota_type: idoctor_protocol::QuotaType,
+        /// New limit (calls, bytes or studies).
+        #[arg(long, required_unless_present = "clear")]
+        limit: Option<i64>,
+        /// Remove the override.
+        #[arg(long, conflicts_with = "limit")]
+        clear: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set balances back to zero (one type, or all).
+    Reset {
+        /// Login name.
+        #[arg(long)]
+        user: String,
+        /// Only this type.
+        #[arg(long = "type")]
+        quota_type: Option<idoctor_protocol::QuotaType>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Ledger filters shared by `usage` and `admin usage`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct UsageArgs {
+    /// Only this quota type.
+    #[arg(long = "type")]
+    pub quota_type: Option<idoctor_protocol::QuotaType>,
+    /// Only this kind: consume, refund, reset, adjust, plan_change.
+    #[arg(long)]
+    pub kind: Option<idoctor_protocol::UsageKind>,
+    /// Rows at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Rows before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Page size (1-1000).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Paging cursor: rows older than this id (printed at the end of a page).
+    #[arg(long)]
+    pub before: Option<i64>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `idoctor admin user …`
@@ -169,6 +298,8 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
         } => account::login(ctx, &username, password_stdin).await,
         Command::Whoami { json } => account::whoami(ctx, json).await,
         Command::Logout => account::logout(ctx).await,
+        Command::Quota { json } => quota::mine(ctx, json).await,
+        Command::Usage(args) => quota::my_usage(ctx, args).await,
         Command::Admin(cmd) => admin::run(ctx, cmd).await,
     }
 }

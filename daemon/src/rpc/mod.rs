@@ -8,6 +8,7 @@
 //! which scopes every query by user.
 
 mod errors;
+mod quotas;
 mod transport;
 mod users;
 
@@ -120,6 +121,28 @@ impl<S: Store> RpcServer<S> {
                 mode,
                 outbox,
             } => users::set_mode(&self.state, &username, mode, outbox).await,
+            Request::MyQuota => quotas::mine(&self.state, caller).await,
+            Request::MyUsage { filter } => {
+                quotas::usage(&self.state, filter, Some(caller.id)).await
+            }
+            Request::QuotaShow { username } => quotas::show(&self.state, &username).await,
+            Request::QuotaAdjust {
+                username,
+                quota_type,
+                limit,
+            } => quotas::adjust(&self.state, caller, &username, quota_type, limit).await,
+            Request::QuotaReset {
+                username,
+                quota_type,
+            } => quotas::reset(&self.state, caller, &username, quota_type).await,
+            Request::SetPlan { username, plan } => {
+                quotas::set_plan(&self.state, caller, &username, &plan).await
+            }
+            Request::Usage { filter } => quotas::usage(&self.state, filter, None).await,
+            Request::Stats { quota_type, days } => {
+                quotas::stats(&self.state, quota_type, days).await
+            }
+            Request::Warnings { limit } => quotas::warnings(&self.state, limit).await,
             other => Err(ApiError::new(
                 ErrorCode::Unavailable,
                 format!("{} is not available in this daemon version", other.name()),

@@ -14,12 +14,14 @@
 
 mod error;
 pub mod postgres;
+pub mod quota;
 pub mod rows;
 pub mod sqlite;
 mod users;
 
 pub use error::StoreError;
 pub use postgres::PgStore;
+pub use quota::{Charge, QuotaStore, Refund, Reservation};
 pub use rows::*;
 pub use sqlite::SqliteStore;
 pub use users::UserStore;
@@ -56,7 +58,7 @@ impl Backend {
 }
 
 /// Everything the daemon keeps in its database.
-pub trait Store: UserStore + Clone + Send + Sync + 'static {
+pub trait Store: UserStore + QuotaStore + Clone + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
 

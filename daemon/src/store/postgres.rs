@@ -47,3 +47,4 @@ impl Store for PgStore {
 }
 
 super::users::impl_user_store!(PgStore);
+super::quota::impl_quota_store!(PgStore, sqlx::Postgres);

@@ -64,3 +64,4 @@ impl Store for SqliteStore {
 }
 
 super::users::impl_user_store!(SqliteStore);
+super::quota::impl_quota_store!(SqliteStore, sqlx::Sqlite);
