@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod bench;
 pub mod config;
 pub mod daemon;
 pub mod dicom;

@@ -50,6 +50,24 @@ enum Command {
     /// Manage users directly in the database (bootstrap; admins can also use the console).
     #[command(subcommand)]
     User(UserCommand),
+    /// Measure speed and memory (use a release build: cargo run --release --bin idoctord -- bench …).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Quota reservations per second and p50/p99 latency: 1 client; 16 clients on 16
+    /// users; 16 clients on one user (a hot balance row). On the database of
+    /// --database-url (default: a fresh SQLite file in a temp dir).
+    Quota {
+        /// Reservations per client.
+        #[arg(long, default_value_t = 500)]
+        per_client: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -178,6 +196,7 @@ async fn run(cli: Cli) -> Result<()> {
             let store = open_store(&settings).await?;
             with_store!(store, |s| demo(s, settings).await)
         }
+        Command::Bench(cmd) => bench(&cli.global, cmd).await,
         Command::User(cmd) => {
             let settings = load_settings(&cli.global, &RunArgs::default())?;
             let store = open_store(&settings).await?;
@@ -198,6 +217,56 @@ async fn serve<S: Store>(
     let state = daemon::build_state(store, settings, shutdown)?;
     daemon::serve(state, on_ready).await?;
     Ok(())
+}
+
+async fn bench(global: &GlobalArgs, cmd: BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::Quota { per_client, json } => {
+            let scratch = tempfile::tempdir().context("temp dir")?;
+            let mut settings = load_settings(global, &RunArgs::default())?;
+            if global.database_url.is_none() {
+                settings.database_url =
+                    format!("sqlite://{}", scratch.path().join("bench.db").display());
+            }
+            let store = open_store(&settings).await?;
+            let mut figures = Vec::new();
+            for (clients, users) in [(1, 1), (16, 16), (16, 1)] {
+                let f = with_store!(store.clone(), |s| {
+                    idoctor_daemon::bench::quota::reserve(
+                        s,
+                        clients,
+                        users,
+                        per_client,
+                        scratch.path(),
+                    )
+                    .await
+                })
+                .map_err(anyhow::Error::msg)?;
+                figures.push(f);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&figures)?);
+            } else {
+                println!(
+                    "{:<9} {:>7} {:>5} {:>12} {:>10} {:>9} {:>9}",
+                    "BACKEND", "CLIENTS", "USERS", "RESERVATIONS", "PER_SEC", "P50_MS", "P99_MS"
+                );
+                for f in figures {
+                    println!(
+                        "{:<9} {:>7} {:>5} {:>12} {:>10.0} {:>9.2} {:>9.2}",
+                        f.backend,
+                        f.clients,
+                        f.users,
+                        f.reservations,
+                        f.per_second,
+                        f.p50_ms,
+                        f.p99_ms
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Creates the demo users on first run (printing their passwords once), then serves.

@@ -16,6 +16,9 @@ impl PgStore {
     /// Connects to `url` (`postgres://…`) and migrates the database.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
+            // Broken connections surface as errors on use; a ping per acquire would add a
+            // round trip to every transaction.
+            .test_before_acquire(false)
             .max_connections(24)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)

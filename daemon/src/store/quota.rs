@@ -2,9 +2,8 @@
 //!
 //! Every change to a balance is one conditional `UPDATE … RETURNING` plus one ledger row
 //! with a unique idempotency key, in the same transaction; nothing reads a balance and
-//! then writes it. A charge inserts its ledger row first (inside a savepoint): if the
-//! key exists the charge is a replay and nothing changes; if the conditional update finds
-//! no room the savepoint is rolled back and nothing is recorded. Period rollover is an
+//! then writes it. A charge that finds no room records nothing; a charge whose key is
+//! already in the ledger is a replay and changes nothing (see `reserve_in`). Period rollover is an
 //! `UPDATE … SET last_period_used = used, used = 0 … RETURNING last_period_used`, so the
 //! compensating `reset` row carries the exact amount cleared.
 //!
@@ -299,7 +298,7 @@ macro_rules! impl_quota_store {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 user_id: i64,
                 now_ms: i64,
-            ) -> Result<(), $crate::store::StoreError> {
+            ) -> Result<usize, $crate::store::StoreError> {
                 let anchor: Option<(i64,)> = sqlx::query_as("SELECT period_anchor_ms FROM users WHERE id = $1")
                     .bind(user_id)
                     .fetch_optional(&mut *conn)
@@ -318,6 +317,7 @@ macro_rules! impl_quota_store {
                 .bind(end)
                 .fetch_all(&mut *conn)
                 .await?;
+                let count = rolled.len();
                 for (quota_type, previous) in rolled {
                     sqlx::query(
                         "INSERT INTO usage_log (at_ms, user_id, quota_type, kind, amount, \
@@ -338,7 +338,7 @@ macro_rules! impl_quota_store {
                     .await?;
                     tracing::info!(user = user_id, quota_type, previous, "quota period rolled over");
                 }
-                Ok(())
+                Ok(count)
             }
 
             async fn balance_in(
@@ -357,6 +357,13 @@ macro_rules! impl_quota_store {
             }
 
             /// Reserves inside the caller's transaction (see the module docs).
+            ///
+            /// The common case is two statements: the conditional `UPDATE` (which also
+            /// requires the period to be current) and the ledger `INSERT`. Only when the
+            /// update matches nothing does it look further: an expired period is rolled
+            /// over and the charge retried once; a key already in the ledger is a replay;
+            /// otherwise the quota is exceeded. A replay that got past the update undoes
+            /// its increment before the transaction ends, so nobody ever sees it.
             pub(crate) async fn reserve_in(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 charge: &$crate::store::quota::Charge,
@@ -369,59 +376,102 @@ macro_rules! impl_quota_store {
                         charge.amount
                     )));
                 }
-                Self::rollover_in(&mut *conn, charge.user_id, now_ms).await?;
                 let quota_type = charge.quota_type.as_str();
-                let mut sp = sqlx::Connection::begin(&mut *conn).await?;
-                let inserted: Option<(i64,)> = sqlx::query_as(
-                    "INSERT INTO usage_log (at_ms, user_id, actor_id, quota_type, kind, amount, \
-                     job_id, series_id, idempotency_key, metadata) \
-                     VALUES ($1, $2, $3, $4, 'consume', $5, $6, $7, $8, $9) \
-                     ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-                )
-                .bind(now_ms)
-                .bind(charge.user_id)
-                .bind(charge.actor_id)
-                .bind(quota_type)
-                .bind(charge.amount)
-                .bind(charge.job_id)
-                .bind(charge.series_id)
-                .bind(&charge.key)
-                .bind(sqlx::types::Json(&charge.metadata))
-                .fetch_optional(&mut *sp)
-                .await?;
-                if inserted.is_none() {
-                    sp.commit().await?;
-                    let prior: (i64, String, String) = sqlx::query_as(
-                        "SELECT user_id, quota_type, kind FROM usage_log WHERE idempotency_key = $1",
+                let mut rolled_over = false;
+                loop {
+                    let updated: Option<(i64, i64, i64)> = sqlx::query_as(
+                        "UPDATE user_quotas SET used = used + $3 \
+                         WHERE user_id = $1 AND quota_type = $2 AND used + $3 <= limit_value \
+                         AND (period_end_ms IS NULL OR period_end_ms > $4) \
+                         RETURNING used, limit_value, period_start_ms",
                     )
-                    .bind(&charge.key)
-                    .fetch_one(&mut *conn)
+                    .bind(charge.user_id)
+                    .bind(quota_type)
+                    .bind(charge.amount)
+                    .bind(now_ms)
+                    .fetch_optional(&mut *conn)
                     .await?;
-                    if prior != (charge.user_id, quota_type.to_string(), "consume".to_string()) {
-                        return Err($crate::store::StoreError::Conflict(format!(
-                            "idempotency key {:?} was used for a different charge",
-                            charge.key
-                        )));
+                    if let Some((used, limit, period_start)) = updated {
+                        let inserted: Option<(i64,)> = sqlx::query_as(
+                            "INSERT INTO usage_log (at_ms, user_id, actor_id, quota_type, kind, amount, \
+                             job_id, series_id, idempotency_key, metadata) \
+                             VALUES ($1, $2, $3, $4, 'consume', $5, $6, $7, $8, $9) \
+                             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+                        )
+                        .bind(now_ms)
+                        .bind(charge.user_id)
+                        .bind(charge.actor_id)
+                        .bind(quota_type)
+                        .bind(charge.amount)
+                        .bind(charge.job_id)
+                        .bind(charge.series_id)
+                        .bind(&charge.key)
+                        .bind(sqlx::types::Json(&charge.metadata))
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                        if inserted.is_none() {
+                            sqlx::query(
+                                "UPDATE user_quotas SET used = used - $3 WHERE user_id = $1 AND quota_type = $2",
+                            )
+                            .bind(charge.user_id)
+                            .bind(quota_type)
+                            .bind(charge.amount)
+                            .execute(&mut *conn)
+                            .await?;
+                            return Self::replay_in(&mut *conn, charge).await;
+                        }
+                        let warnings = Self::warn_in(&mut *conn, charge, used, limit, period_start, now_ms).await?;
+                        return Ok(Reservation::Granted { used, limit, replay: false, warnings });
+                    }
+                    if !rolled_over && Self::rollover_in(&mut *conn, charge.user_id, now_ms).await? > 0 {
+                        rolled_over = true;
+                        continue;
+                    }
+                    let prior: Option<(i64,)> =
+                        sqlx::query_as("SELECT id FROM usage_log WHERE idempotency_key = $1")
+                            .bind(&charge.key)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    if prior.is_some() {
+                        return Self::replay_in(&mut *conn, charge).await;
                     }
                     let (used, limit) = Self::balance_in(&mut *conn, charge.user_id, quota_type).await?;
-                    return Ok(Reservation::Granted { used, limit, replay: true, warnings: Vec::new() });
-                }
-                let updated: Option<(i64, i64, i64)> = sqlx::query_as(
-                    "UPDATE user_quotas SET used = used + $3 \
-                     WHERE user_id = $1 AND quota_type = $2 AND used + $3 <= limit_value \
-                     RETURNING used, limit_value, period_start_ms",
-                )
-                .bind(charge.user_id)
-                .bind(quota_type)
-                .bind(charge.amount)
-                .fetch_optional(&mut *sp)
-                .await?;
-                let Some((used, limit, period_start)) = updated else {
-                    sp.rollback().await?;
-                    let (used, limit) = Self::balance_in(&mut *conn, charge.user_id, quota_type).await?;
                     return Ok(Reservation::Exceeded { used, limit });
-                };
-                sp.commit().await?;
+                }
+            }
+
+            /// The answer for a key that was charged before: the same charge again is a
+            /// replay; a different charge under the same key is a conflict.
+            async fn replay_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                charge: &$crate::store::quota::Charge,
+            ) -> Result<$crate::store::quota::Reservation, $crate::store::StoreError> {
+                let quota_type = charge.quota_type.as_str();
+                let prior: (i64, String, String) = sqlx::query_as(
+                    "SELECT user_id, quota_type, kind FROM usage_log WHERE idempotency_key = $1",
+                )
+                .bind(&charge.key)
+                .fetch_one(&mut *conn)
+                .await?;
+                if prior != (charge.user_id, quota_type.to_string(), "consume".to_string()) {
+                    return Err($crate::store::StoreError::Conflict(format!(
+                        "idempotency key {:?} was used for a different charge",
+                        charge.key
+                    )));
+                }
+                let (used, limit) = Self::balance_in(&mut *conn, charge.user_id, quota_type).await?;
+                Ok($crate::store::quota::Reservation::Granted { used, limit, replay: true, warnings: Vec::new() })
+            }
+
+            /// Records the 80 % and 100 % warnings this charge crossed, once per period.
+            async fn warn_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                charge: &$crate::store::quota::Charge,
+                used: i64,
+                limit: i64,
+                period_start: i64,
+                now_ms: i64,
+            ) -> Result<Vec<i64>, $crate::store::StoreError> {
                 let before = used - charge.amount;
                 let mut warnings = Vec::new();
                 for level in [80_i64, 100] {
@@ -435,7 +485,7 @@ macro_rules! impl_quota_store {
                          ON CONFLICT DO NOTHING RETURNING level",
                     )
                     .bind(charge.user_id)
-                    .bind(quota_type)
+                    .bind(charge.quota_type.as_str())
                     .bind(period_start)
                     .bind(level)
                     .bind(used)
@@ -447,7 +497,7 @@ macro_rules! impl_quota_store {
                         warnings.push(level);
                     }
                 }
-                Ok(Reservation::Granted { used, limit, replay: false, warnings })
+                Ok(warnings)
             }
         }
 

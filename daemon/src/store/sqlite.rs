@@ -33,6 +33,9 @@ impl SqliteStore {
             })?;
         }
         let pool = SqlitePoolOptions::new()
+            // Broken connections surface as errors on use; a ping per acquire would add a
+            // round trip to every transaction.
+            .test_before_acquire(false)
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)

@@ -1,0 +1,4 @@
+//! Benchmarks behind `idoctord bench …`: measured figures, printed as a table or JSON.
+//! Speed and memory are reported here, never asserted in timed tests.
+
+pub mod quota;
