@@ -183,7 +183,7 @@ fn decode_encapsulated(
         .decode_frame(&object, 0, &mut scratch.raw)
         .map_err(|e| DicomError::Decode {
             file: file_label(path),
-            detail: format!("{} ({}): {e}", ts.name(), uid),
+            detail: format!("{} ({}): {}", ts.name(), uid, error_chain(&e)),
         })?;
     let pixels = usize::from(header.rows) * usize::from(header.columns);
     // Codecs write little-endian samples at Bits Allocated, except 8-bit JPEG output
@@ -196,6 +196,22 @@ fn decode_encapsulated(
         bytes,
         big_endian: false,
     })
+}
+
+/// An error and its causes, `outer: inner: innermost` (codec errors put the useful
+/// part in the source).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let text = inner.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = inner.source();
+    }
+    out
 }
 
 /// Read the basic offset table and every fragment of the encapsulated pixel data.
