@@ -1,2 +1,3 @@
 //! End-to-end tests (being built).
 mod dicom_reader;
+mod dicom_writer;
