@@ -366,6 +366,16 @@ fn outputs_refuse_unknown_slices_and_wrong_sizes() {
         .is_err()
     );
     assert!(segmentation(&source, &[], &series).is_err());
+
+    // An anonymised export without its own UIDs gets no outputs at all.
+    let mut j2k: Vec<PathBuf> = std::fs::read_dir(data().join("dicom/jpeg2000-t11-t12"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    j2k.sort();
+    let (anon, anon_headers) = load(&j2k[..3], 2);
+    let e = SourceSeries::from_volume(&anon, &anon_headers).unwrap_err();
+    assert!(e.to_string().contains("Study Instance UID"), "{e}");
     // All background is still a valid (empty) segmentation.
     assert!(
         segmentation(

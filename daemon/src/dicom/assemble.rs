@@ -93,7 +93,7 @@ pub fn assemble(instances: &[Instance], opts: &LoadOptions) -> Result<Volume, Di
     let (meta, notes) = series_meta(first);
     let mut warnings = plan.warnings;
     warnings.extend(notes);
-    if instances.iter().any(|i| i.header.derived_uids) {
+    if instances.iter().any(|i| i.header.derived.any()) {
         warnings.push(
             "some Study/Series/SOP Instance UIDs are missing (anonymised export); \
              stable UIDs were derived from the other attributes"

@@ -16,6 +16,24 @@ use super::error::{DicomError, file_label};
 use super::reader::{PixelDataLocation, walk_file};
 use super::uid::{derived_uid, is_valid_uid};
 
+/// Which effective UIDs of an instance were derived rather than read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DerivedUids {
+    /// Study Instance UID.
+    pub study: bool,
+    /// Series Instance UID.
+    pub series: bool,
+    /// SOP Instance UID (neither the data set nor the file meta group had one).
+    pub instance: bool,
+}
+
+impl DerivedUids {
+    /// Whether any UID was derived.
+    pub fn any(self) -> bool {
+        self.study || self.series || self.instance
+    }
+}
+
 /// The header of one DICOM instance, up to (not including) its pixel data.
 ///
 /// `patient_name` and `patient_birth_date` are identifying: the `Debug` output redacts
@@ -30,8 +48,8 @@ pub struct InstanceHeader {
     pub study_uid: String,
     /// Effective Series Instance UID (own, else derived). Group by this.
     pub series_uid: String,
-    /// Some UID above was missing and had to be derived.
-    pub derived_uids: bool,
+    /// Which of the UIDs above were missing (or malformed) and had to be derived.
+    pub derived: DerivedUids,
     /// Frame of Reference UID; may be empty.
     pub frame_of_reference_uid: String,
     /// Modality (`CT`, `MR`, …); empty when absent.
@@ -144,7 +162,7 @@ impl Default for InstanceHeader {
             sop_class_uid: String::new(),
             study_uid: String::new(),
             series_uid: String::new(),
-            derived_uids: false,
+            derived: DerivedUids::default(),
             frame_of_reference_uid: String::new(),
             modality: String::new(),
             image_type: Vec::new(),
@@ -403,12 +421,12 @@ fn build(walked: super::reader::Walked) -> InstanceHeader {
     let instance_number = f.int::<i32>(tags::INSTANCE_NUMBER);
     let image_position = f.array::<3>(tags::IMAGE_POSITION_PATIENT);
 
-    let mut derived = false;
+    let mut derived = DerivedUids::default();
     let own_study = f.text_or_empty(tags::STUDY_INSTANCE_UID);
     let study_uid = if is_valid_uid(&own_study) {
         own_study
     } else {
-        derived = true;
+        derived.study = true;
         derived_uid(&[
             "study",
             &own_study,
@@ -424,7 +442,7 @@ fn build(walked: super::reader::Walked) -> InstanceHeader {
     let series_uid = if is_valid_uid(&own_series) {
         own_series
     } else {
-        derived = true;
+        derived.series = true;
         derived_uid(&[
             "series",
             &own_series,
@@ -442,7 +460,7 @@ fn build(walked: super::reader::Walked) -> InstanceHeader {
     } else if is_valid_uid(&preface.meta_sop_instance_uid) {
         preface.meta_sop_instance_uid.clone()
     } else {
-        derived = true;
+        derived.instance = true;
         derived_uid(&[
             "instance",
             &own_sop,
@@ -463,7 +481,7 @@ fn build(walked: super::reader::Walked) -> InstanceHeader {
         sop_class_uid,
         study_uid,
         series_uid,
-        derived_uids: derived,
+        derived,
         frame_of_reference_uid,
         modality,
         image_type: f

@@ -48,9 +48,15 @@ pub enum WriteError {
         /// Slices in the volume.
         slices: usize,
     },
-    /// The source study has no usable Study Instance UID to file the output under.
-    #[error("the source has no Study Instance UID; refusing to invent a study")]
-    NoSourceStudy,
+    /// The source lacks its own Study, Series or SOP Instance UIDs (an anonymised
+    /// export): an output would attach to nothing in the PACS.
+    #[error(
+        "the source series has no {missing} of its own (anonymised export); refusing to file outputs under invented identities"
+    )]
+    NoSourceIdentity {
+        /// Which UID is missing.
+        missing: &'static str,
+    },
     /// An image or label map whose size does not match what it claims or needs.
     #[error("{what}: expected {expected}, got {got}")]
     Size {
@@ -168,14 +174,26 @@ impl SourceSeries {
                     sop_instance_uid: uid.clone(),
                 })?;
             first.get_or_insert(h);
+            if h.derived.instance {
+                return Err(WriteError::NoSourceIdentity {
+                    missing: "SOP Instance UID",
+                });
+            }
             slices.push(SourceSlice {
                 sop_instance_uid: uid.clone(),
                 position: h.image_position.unwrap_or(volume.origin),
             });
         }
         let h = first.ok_or(WriteError::NoSlices)?;
-        if h.study_uid.is_empty() {
-            return Err(WriteError::NoSourceStudy);
+        if h.derived.study {
+            return Err(WriteError::NoSourceIdentity {
+                missing: "Study Instance UID",
+            });
+        }
+        if h.derived.series {
+            return Err(WriteError::NoSourceIdentity {
+                missing: "Series Instance UID",
+            });
         }
         let frame_of_reference_uid = if h.frame_of_reference_uid.is_empty() {
             derived_uid(&["frame-of-reference", &h.series_uid])
