@@ -856,3 +856,17 @@ fn missing_and_repeated_slices_are_reported_where_they_are() {
     assert!(text.contains("between z = 259.91 and z = 265.91"), "{text}");
     assert!(text.contains("1 file(s) repeat an instance"), "{text}");
 }
+
+#[test]
+fn truncated_compressed_files_are_caught_by_the_header_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = &files_in(&j2k_dir())[0];
+    let bytes = fs::read(src).unwrap();
+    let cut = tmp.path().join("cut");
+    fs::write(&cut, &bytes[..bytes.len() - 5000]).unwrap();
+    let e = read_header(&cut).unwrap_err();
+    assert_eq!(e.code(), "truncated", "{e}");
+    assert!(e.to_string().contains("fragment"), "{e}");
+    // The intact file passes.
+    assert!(read_header(src).unwrap().has_pixel_data());
+}

@@ -157,7 +157,15 @@ pub(crate) fn walk_file(
                 .read_to_end(&mut inflated)
                 .map_err(|e| io_to_dicom(path, e, "deflated data set"))?;
             let inner = registry_ts(uids::EXPLICIT_VR_LITTLE_ENDIAN);
-            let pixels = walk_dataset(path, Cursor::new(inflated), inner, &mut fields, native_out)?;
+            let limit = inflated.len() as u64;
+            let pixels = walk_dataset(
+                path,
+                Cursor::new(inflated),
+                inner,
+                limit,
+                &mut fields,
+                native_out,
+            )?;
             (pixels, true)
         }
         Codec::Dataset(None) => {
@@ -169,7 +177,7 @@ pub(crate) fn walk_file(
             });
         }
         _ => (
-            walk_dataset(path, reader, ts, &mut fields, native_out)?,
+            walk_dataset(path, reader, ts, file_len, &mut fields, native_out)?,
             false,
         ),
     };
@@ -298,16 +306,30 @@ fn describe_non_dicom(head: &[u8]) -> String {
 }
 
 /// Walk a data set from the reader's current position.
+///
+/// `limit` is the length of the source: a value or fragment said to run past it means
+/// the file was cut short (a partial copy), which is reported here rather than later
+/// as missing pixel data or a failed decode.
 fn walk_dataset<R: Read + Seek>(
     path: &Path,
     source: R,
     ts: &TransferSyntax,
+    limit: u64,
     fields: &mut Vec<(Tag, PrimitiveValue)>,
     mut native_out: Option<&mut Vec<u8>>,
 ) -> Result<PixelDataLocation, DicomError> {
     let parse_err = |e: dicom_parser::dataset::lazy_read::Error| classify(path, &e);
     let value_err = |e: dicom_parser::stateful::decode::Error| classify(path, &e);
     let read_err = |e: dicom_parser::dataset::Error| classify(path, &e);
+
+    let past_end = |start: u64, len: u32, what: &str| {
+        (start + u64::from(len) > limit).then(|| DicomError::Truncated {
+            file: file_label(path),
+            detail: format!(
+                "{what} needs {len} bytes at offset {start} but the file ends at {limit}"
+            ),
+        })
+    };
 
     let mut reader = LazyDataSetReader::new_with_ts(source, ts).map_err(parse_err)?;
     // Nesting depth: sequences and pixel sequences inside items (icon images).
@@ -316,12 +338,38 @@ fn walk_dataset<R: Read + Seek>(
         match token.map_err(parse_err)? {
             LazyDataToken::SequenceStart { .. } => depth += 1,
             LazyDataToken::PixelSequenceStart if depth == 0 => {
-                return Ok(PixelDataLocation::Encapsulated);
+                // Walk the fragment items (seeking over their data) to be sure they
+                // are all there.
+                while let Some(token) = reader.advance() {
+                    match token.map_err(parse_err)? {
+                        LazyDataToken::SequenceEnd => {
+                            return Ok(PixelDataLocation::Encapsulated);
+                        }
+                        LazyDataToken::LazyItemValue { len, decoder } => {
+                            if let Some(e) =
+                                past_end(decoder.position(), len, "a pixel data fragment")
+                            {
+                                return Err(e);
+                            }
+                            LazyDataToken::LazyItemValue { len, decoder }
+                                .skip()
+                                .map_err(value_err)?;
+                        }
+                        _ => {}
+                    }
+                }
+                return Err(DicomError::Truncated {
+                    file: file_label(path),
+                    detail: "the file ends inside the compressed pixel data".to_owned(),
+                });
             }
             LazyDataToken::PixelSequenceStart => depth += 1,
             LazyDataToken::SequenceEnd => depth = depth.saturating_sub(1),
             LazyDataToken::LazyValue { header, decoder } => {
                 let tag = header.tag;
+                if let Some(e) = past_end(decoder.position(), header.len.0, "an element value") {
+                    return Err(e);
+                }
                 if depth == 0 && tag == tags::PIXEL_DATA {
                     let offset = decoder.position();
                     let length = header.len.0;
@@ -346,7 +394,14 @@ fn walk_dataset<R: Read + Seek>(
                     token.skip().map_err(value_err)?;
                 }
             }
-            token @ LazyDataToken::LazyItemValue { .. } => token.skip().map_err(value_err)?,
+            LazyDataToken::LazyItemValue { len, decoder } => {
+                if let Some(e) = past_end(decoder.position(), len, "an item value") {
+                    return Err(e);
+                }
+                LazyDataToken::LazyItemValue { len, decoder }
+                    .skip()
+                    .map_err(value_err)?;
+            }
             // Element headers (their value token follows), item boundaries, and any
             // token kind a future dicom-parser adds: nothing to keep.
             _ => {}
