@@ -2,6 +2,8 @@
 //! files. Postgres cases run when `IDOCTOR_TEST_PG` is set (CI sets it).
 
 mod common;
+mod dicom_reader;
+mod dicom_writer;
 mod e2e_auth;
 mod quota_story;
 mod store_story;
