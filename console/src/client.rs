@@ -355,4 +355,35 @@ impl Client {
         stats(quota_type: QuotaType, days: u32) -> QuotaStats, Request::Stats { quota_type, days }, Stats(s) => s);
     typed!(/// Recent quota warnings (admin).
         warnings(limit: u32) -> Vec<QuotaWarning>, Request::Warnings { limit }, Warnings(w) => w);
+    typed!(/// My series.
+        list_series() -> Vec<SeriesInfo>, Request::ListSeries, Series(s) => s);
+    typed!(/// My jobs, optionally in one state.
+        list_jobs(state: Option<JobState>) -> Vec<JobInfo>, Request::ListJobs { state }, Jobs(j) => j);
+    typed!(/// One job with its versions and current L3.
+        get_job(job_id: i64) -> JobDetail, Request::GetJob { job_id }, Job(j) => *j);
+    typed!(/// Moves L3 to the slice nearest `z_mm`.
+        set_l3(job_id: i64, z_mm: f64) -> JobDetail, Request::SetL3 { job_id, z_mm }, Job(j) => *j);
+    typed!(/// Continues a reviewed job.
+        continue_job(job_id: i64) -> JobDetail, Request::Continue { job_id }, Job(j) => *j);
+    typed!(/// Runs a job again from the start.
+        rerun(job_id: i64) -> JobDetail, Request::Rerun { job_id }, Job(j) => *j);
+    typed!(/// Cancels a job.
+        cancel(job_id: i64) -> JobDetail, Request::Cancel { job_id }, Job(j) => *j);
+    typed!(/// Uploads an operator mask for the mid slice and re-measures.
+        upload_mask(job_id: i64, tissue: MaskTissue, png: Vec<u8>) -> JobDetail,
+        Request::UploadMask { job_id, tissue, png }, Job(j) => *j);
+    typed!(/// A result version (latest when `None`).
+        results(job_id: i64, version: Option<i64>) -> ResultVersion,
+        Request::Results { job_id, version }, Result(r) => *r);
+    typed!(/// A rendered image.
+        image(job_id: i64, version: Option<i64>, image: ImageKind) -> Image,
+        Request::Image { job_id, version, image }, Image(i) => i);
+    typed!(/// Every output file of a version.
+        export(job_id: i64, version: Option<i64>) -> Vec<ExportFile>,
+        Request::Export { job_id, version }, Export(f) => f);
+    typed!(/// The last lines of a job's log.
+        job_log(job_id: i64, tail: u32) -> Vec<LogLine>, Request::JobLog { job_id, tail }, Log(l) => l);
+    typed!(/// Quarantined files (admin).
+        quarantine(username: Option<String>, limit: u32) -> Vec<QuarantineEntry>,
+        Request::Quarantine { username, limit }, Quarantine(q) => q);
 }
