@@ -774,24 +774,7 @@ fn jpeg_baseline_decodes_close_to_its_8_bit_source() {
 
 /// Copies of real pancreas slices with their orientation and positions rewritten.
 fn reoriented(dir: &Path, iop: [f64; 6], position: impl Fn(usize) -> [f64; 3]) -> Vec<PathBuf> {
-    files_in(&pancreas_dir())[40..46]
-        .iter()
-        .enumerate()
-        .map(|(k, f)| {
-            let mut obj = open_file(f).unwrap();
-            obj.put(DataElement::new(
-                tags::IMAGE_ORIENTATION_PATIENT,
-                VR::DS,
-                PrimitiveValue::from(iop.map(|v| format!("{v:.6}")).join("\\")),
-            ));
-            obj.put(DataElement::new(
-                tags::IMAGE_POSITION_PATIENT,
-                VR::DS,
-                PrimitiveValue::from(position(k).map(|v| format!("{v:.4}")).join("\\")),
-            ));
-            write(&obj, dir, &format!("s{k}"))
-        })
-        .collect()
+    crate::common::fixtures::reoriented(&files_in(&pancreas_dir())[40..46], dir, iop, position)
 }
 
 #[test]

@@ -5,5 +5,6 @@ mod common;
 mod dicom_reader;
 mod dicom_writer;
 mod e2e_auth;
+mod ingest_e2e;
 mod quota_story;
 mod store_story;

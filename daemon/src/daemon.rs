@@ -111,6 +111,7 @@ pub async fn serve<S: Store>(
             grace,
         ));
     }
+    tasks.spawn(crate::ingest::run(state.clone()));
     tracing::info!(
         listeners = ?described,
         database = state.store.backend().as_str(),

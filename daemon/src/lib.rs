@@ -9,6 +9,7 @@ pub mod bench;
 pub mod config;
 pub mod daemon;
 pub mod dicom;
+pub mod ingest;
 pub mod paths;
 pub mod pipeline;
 pub mod quota;

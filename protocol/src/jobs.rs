@@ -19,6 +19,8 @@ pub enum SeriesState {
     Held,
     /// A job exists for it.
     Queued,
+    /// Complete and stored, but another series of its study was chosen for measurement.
+    Archived,
     /// Unusable as a whole (too few slices, not axial); its files are in quarantine.
     Rejected,
 }
@@ -31,6 +33,7 @@ impl SeriesState {
             SeriesState::Stable => "stable",
             SeriesState::Held => "held",
             SeriesState::Queued => "queued",
+            SeriesState::Archived => "archived",
             SeriesState::Rejected => "rejected",
         }
     }
@@ -44,6 +47,7 @@ impl FromStr for SeriesState {
             SeriesState::Stable,
             SeriesState::Held,
             SeriesState::Queued,
+            SeriesState::Archived,
             SeriesState::Rejected,
         ]
         .into_iter()

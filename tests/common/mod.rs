@@ -12,6 +12,7 @@
 
 pub mod daemon;
 pub mod db;
+pub mod fixtures;
 
 pub use daemon::Daemon;
 pub use db::{TestDb, backends};

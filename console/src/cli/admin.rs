@@ -40,6 +40,9 @@ pub(super) async fn run(ctx: &Context, cmd: AdminCommand) -> Result<(), CliError
         AdminCommand::Warnings { limit, json } => {
             super::quota::warnings(&client, limit, json).await
         }
+        AdminCommand::Quarantine { user, limit, json } => {
+            super::series::quarantine(&client, user, limit, json).await
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod output;
 mod quota;
+mod series;
 
 pub use output::print_json;
 
@@ -60,6 +61,9 @@ pub enum Command {
     },
     /// My usage ledger, newest first.
     Usage(UsageArgs),
+    /// My series.
+    #[command(subcommand)]
+    Series(SeriesCommand),
     /// Administration (admins only).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -104,11 +108,34 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Files set aside by intake, with reasons.
+    Quarantine {
+        /// Only this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Recent 80 % / 100 % quota warnings.
     Warnings {
         /// How many.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `idoctor series …`
+#[derive(Subcommand, Debug)]
+pub enum SeriesCommand {
+    /// List my series with state, instance count and bytes.
+    List {
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -300,6 +327,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Logout => account::logout(ctx).await,
         Command::Quota { json } => quota::mine(ctx, json).await,
         Command::Usage(args) => quota::my_usage(ctx, args).await,
+        Command::Series(SeriesCommand::List { json }) => series::list(ctx, json).await,
         Command::Admin(cmd) => admin::run(ctx, cmd).await,
     }
 }

@@ -185,6 +185,28 @@ fn degenerate(path: &Path, iop: &[f64; 6]) -> DicomError {
     }
 }
 
+/// What a series' headers say about its stack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackCheck {
+    /// Distinct slice positions.
+    pub slices: usize,
+    /// Median step along the slice normal, mm.
+    pub spacing_mm: f64,
+    /// Quality findings (gaps, tilt, repeats).
+    pub warnings: Vec<String>,
+}
+
+/// Checks a series from its headers alone: the same checks [`assemble`] makes before
+/// decoding (one series, one matrix size, axial, consistent geometry, enough slices).
+pub fn check_stack(instances: &[Instance], opts: &LoadOptions) -> Result<StackCheck, DicomError> {
+    let plan = plan_stack(instances, opts)?;
+    Ok(StackCheck {
+        slices: plan.order.len(),
+        spacing_mm: plan.spacing,
+        warnings: plan.warnings,
+    })
+}
+
 /// Check the series from its headers and decide the order of its slices.
 pub(crate) fn plan_stack(
     instances: &[Instance],

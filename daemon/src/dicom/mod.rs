@@ -25,8 +25,8 @@ pub mod volume;
 pub mod write;
 
 pub use assemble::{
-    CanonicalSlice, Instance, LoadOptions, assemble, load_series, load_series_with, load_slice,
-    read_headers,
+    CanonicalSlice, Instance, LoadOptions, StackCheck, assemble, check_stack, load_series,
+    load_series_with, load_slice, read_headers,
 };
 pub use decode::{DecodeScratch, Flips, decode_into};
 pub use discover::{DiscoveredSeries, Discovery, discover};

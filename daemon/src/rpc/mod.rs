@@ -9,6 +9,7 @@
 
 mod errors;
 mod quotas;
+mod series;
 mod transport;
 mod users;
 
@@ -143,6 +144,10 @@ impl<S: Store> RpcServer<S> {
                 quotas::stats(&self.state, quota_type, days).await
             }
             Request::Warnings { limit } => quotas::warnings(&self.state, limit).await,
+            Request::ListSeries => series::list(&self.state, caller).await,
+            Request::Quarantine { username, limit } => {
+                series::quarantine(&self.state, username, limit).await
+            }
             other => Err(ApiError::new(
                 ErrorCode::Unavailable,
                 format!("{} is not available in this daemon version", other.name()),

@@ -13,6 +13,7 @@
 //! dispatched statically; [`open`] picks the backend by URL scheme.
 
 mod error;
+pub mod ingest;
 pub mod postgres;
 pub mod quota;
 pub mod rows;
@@ -20,6 +21,7 @@ pub mod sqlite;
 mod users;
 
 pub use error::StoreError;
+pub use ingest::IngestStore;
 pub use postgres::PgStore;
 pub use quota::{Charge, QuotaStore, Refund, Reservation};
 pub use rows::*;
@@ -58,7 +60,7 @@ impl Backend {
 }
 
 /// Everything the daemon keeps in its database.
-pub trait Store: UserStore + QuotaStore + Clone + Send + Sync + 'static {
+pub trait Store: UserStore + QuotaStore + IngestStore + Clone + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
 

@@ -49,5 +49,6 @@ impl Store for PgStore {
     }
 }
 
+super::ingest::impl_ingest_store!(PgStore);
 super::users::impl_user_store!(PgStore);
 super::quota::impl_quota_store!(PgStore, sqlx::Postgres);

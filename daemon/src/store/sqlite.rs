@@ -66,5 +66,6 @@ impl Store for SqliteStore {
     }
 }
 
+super::ingest::impl_ingest_store!(SqliteStore);
 super::users::impl_user_store!(SqliteStore);
 super::quota::impl_quota_store!(SqliteStore, sqlx::Sqlite);
