@@ -2,4 +2,6 @@
 //!
 //! Plain synchronous Rust over `ndarray`; the daemon runs it on a blocking pool.
 
+pub mod l3;
 pub mod labels;
+pub mod sagittal;
