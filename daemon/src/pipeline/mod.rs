@@ -4,4 +4,5 @@
 
 pub mod l3;
 pub mod labels;
+pub mod metrics;
 pub mod sagittal;
