@@ -5,4 +5,5 @@
 pub mod l3;
 pub mod labels;
 pub mod metrics;
+pub mod render;
 pub mod sagittal;
