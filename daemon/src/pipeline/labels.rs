@@ -25,7 +25,10 @@ pub const IMAT: u8 = 7;
 
 /// Whether a label is skeletal muscle.
 pub fn is_muscle(label: u8) -> bool {
-    matches!(label, PSOAS_LEFT | PSOAS_RIGHT | PARASPINAL | ABDOMINAL_WALL)
+    matches!(
+        label,
+        PSOAS_LEFT | PSOAS_RIGHT | PARASPINAL | ABDOMINAL_WALL
+    )
 }
 
 /// Whether a label is psoas.
@@ -69,9 +72,18 @@ impl Default for HuWindows {
     fn default() -> Self {
         Self {
             muscle: HuWindow { min: -29, max: 150 },
-            sat: HuWindow { min: -190, max: -30 },
-            imat: HuWindow { min: -190, max: -30 },
-            vat: HuWindow { min: -150, max: -50 },
+            sat: HuWindow {
+                min: -190,
+                max: -30,
+            },
+            imat: HuWindow {
+                min: -190,
+                max: -30,
+            },
+            vat: HuWindow {
+                min: -150,
+                max: -50,
+            },
         }
     }
 }

@@ -3,3 +3,4 @@
 //! Plain synchronous Rust over `ndarray`; the daemon runs it on a blocking pool.
 
 pub mod labels;
+pub mod tissue;
