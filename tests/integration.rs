@@ -1,1 +1,3 @@
 //! End-to-end tests (being built).
+
+mod pipeline_tissue;

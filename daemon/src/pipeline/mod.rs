@@ -7,3 +7,4 @@ pub mod labels;
 pub mod metrics;
 pub mod render;
 pub mod sagittal;
+pub mod tissue;
