@@ -38,7 +38,7 @@ mod rng;
 mod structures;
 mod write;
 
-use idoctor_protocol::TissueSet;
+use idoctor_protocol::{L3Finding, L3Status, TissueSet, VertebraLevel};
 use ndarray::{Array3, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -216,6 +216,34 @@ pub struct Phantom {
 }
 
 impl Phantom {
+    /// The truth L3 as a finding (method `truth`, confidence 1), so metrics and outputs
+    /// can be exercised against a known L3 range.
+    pub fn truth_finding(&self) -> L3Finding {
+        let t = &self.truth.l3;
+        let k = t.mid_slice_index;
+        L3Finding {
+            status: L3Status::Found,
+            mid_z_mm: Some(self.volume.z_mm[k]),
+            z_range_mm: Some(t.z_range_mm),
+            mid_slice_index: Some(k as u32),
+            mid_slice_uid: self.volume.sop_uids.get(k).cloned(),
+            confidence: 1.0,
+            low_confidence: false,
+            method: "truth".into(),
+            anchors: vec!["S1".into(), "T12".into()],
+            reason: None,
+            evidence: self
+                .truth
+                .vertebrae
+                .iter()
+                .map(|l| VertebraLevel {
+                    label: l.label.clone(),
+                    z_range_mm: l.z_range_mm,
+                })
+                .collect(),
+        }
+    }
+
     /// The truth label map of slice `k`.
     pub fn labels_of(&self, k: usize) -> ndarray::ArrayView2<'_, u8> {
         self.labels.index_axis(Axis(0), k)
