@@ -14,12 +14,14 @@
 pub mod l3;
 pub mod labels;
 pub mod metrics;
+pub mod model;
 pub mod outputs;
 pub mod render;
 pub mod sagittal;
 pub mod tissue;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -33,6 +35,7 @@ use rayon::prelude::*;
 use crate::dicom::{DicomError, Volume};
 use labels::HuWindows;
 use metrics::{MaskOverride, MetricsError, SliceLabels};
+use model::{L3Model, ModelError, TissueModel};
 use outputs::{MidSlice, OutputError, OutputFile};
 use sagittal::Sagittal;
 
@@ -71,6 +74,25 @@ pub type Progress<'a> = &'a (dyn Fn(Stage, f64) + Sync);
 /// A progress callback that ignores everything.
 pub fn no_progress(_: Stage, _: f64) {}
 
+/// Optional ONNX models; `None` runs the classical method of that slot.
+#[derive(Debug, Clone, Default)]
+pub struct Models {
+    /// Tissue segmentation model.
+    pub tissue: Option<Arc<TissueModel>>,
+    /// L3 localisation model.
+    pub l3: Option<Arc<L3Model>>,
+}
+
+impl Models {
+    /// Loads the configured model files (either may be absent).
+    pub fn load(tissue: Option<&Path>, l3: Option<&Path>) -> Result<Self, ModelError> {
+        Ok(Self {
+            tissue: tissue.map(TissueModel::load).transpose()?.map(Arc::new),
+            l3: l3.map(L3Model::load).transpose()?.map(Arc::new),
+        })
+    }
+}
+
 /// What the pipeline may be tuned with.
 #[derive(Debug, Clone)]
 pub struct PipelineOptions {
@@ -78,6 +100,8 @@ pub struct PipelineOptions {
     pub windows: HuWindows,
     /// Classical L3 localiser tunables.
     pub l3: l3::L3Params,
+    /// Optional models.
+    pub models: Models,
     /// L3 findings with a confidence below this are flagged `low_confidence` for review.
     pub review_threshold: f64,
 }
@@ -89,6 +113,7 @@ impl Default for PipelineOptions {
             windows: HuWindows::default(),
             review_threshold: l3.low_confidence_below,
             l3,
+            models: Models::default(),
         }
     }
 }
@@ -108,6 +133,9 @@ pub enum PipelineError {
     /// Writing outputs failed.
     #[error(transparent)]
     Outputs(#[from] OutputError),
+    /// A configured model failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
 }
 
 /// An L3 localisation with its sagittal reformat.
@@ -119,14 +147,36 @@ pub struct Detection {
     pub sagittal: Sagittal,
 }
 
-/// Locates L3 (classical localiser) and reformats the mid-sagittal through the spine.
-/// Never panics; `not_found` carries the reason.
+/// Locates L3 and reformats the mid-sagittal through the spine: with the L3 model when
+/// one is configured, else the classical localiser. A model that fails falls back to
+/// the classical localiser, and the finding's reason says so. Never panics;
+/// `not_found` carries the reason.
 pub fn detect(vol: &Volume, opts: &PipelineOptions) -> Detection {
     let mut params = opts.l3;
     params.low_confidence_below = opts.review_threshold;
-    let d = l3::detect(vol, &params);
-    let sagittal = sagittal::mid_sagittal_through(vol, d.column.as_ref());
-    let mut finding = d.finding;
+    let (mut finding, sagittal) = match &opts.models.l3 {
+        Some(model) => {
+            let column = l3::find_column(vol);
+            let sagittal = sagittal::mid_sagittal_through(vol, column.as_ref());
+            match model.locate(vol, &sagittal) {
+                Ok(f) => (f, sagittal),
+                Err(e) => {
+                    let mut f = l3::locate_l3(vol, &params);
+                    let note = format!("L3 model failed ({e}); the classical localiser was used");
+                    f.reason = Some(match f.reason {
+                        Some(r) => format!("{note}; {r}"),
+                        None => note,
+                    });
+                    (f, sagittal)
+                }
+            }
+        }
+        None => {
+            let d = l3::detect(vol, &params);
+            let sagittal = sagittal::mid_sagittal_through(vol, d.column.as_ref());
+            (d.finding, sagittal)
+        }
+    };
     finding.low_confidence =
         finding.status == L3Status::Found && finding.confidence < opts.review_threshold;
     Detection { finding, sagittal }
@@ -201,17 +251,22 @@ pub fn measure(
     let done = AtomicUsize::new(0);
     let total = ks.len() as f64;
     let windows = opts.windows;
+    let model = opts.models.tissue.as_deref();
     let mut slices: Vec<SliceLabels> = ks
         .par_iter()
         .map(|&k| {
-            let labels = tissue::segment_slice(vol.slice(k), vol.pixel_spacing, &windows);
+            let labels = match model {
+                Some(m) => m.segment(vol.slice(k))?,
+                None => tissue::segment_slice(vol.slice(k), vol.pixel_spacing, &windows),
+            };
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
             progress(Stage::Segment, n as f64 / total);
-            SliceLabels { index: k, labels }
+            Ok(SliceLabels { index: k, labels })
         })
-        .collect();
+        .collect::<Result<_, ModelError>>()?;
     let segment_ms = ms(t);
-    measure_labels(vol, finding, &mut slices, overrides, "classical", progress).map(
+    let method = model.map_or_else(|| "classical".to_string(), TissueModel::method);
+    measure_labels(vol, finding, &mut slices, overrides, &method, progress).map(
         |(metrics, tissue_method, metrics_ms)| Measurement {
             slices,
             metrics,
@@ -290,13 +345,20 @@ pub fn volume_summary(vol: &Volume) -> VolumeSummary {
 
 /// Assembles the result of a run. Without a measurement, `metrics` is `None` and the
 /// reason is the L3 reason (or `missing_reason` when given, e.g. review pending).
+///
+/// `Methods.l3` is the finding's method, with the model's file name for `model`.
 pub fn analysis_of(
     vol: &Volume,
     finding: &L3Finding,
     measurement: Option<&Measurement>,
     missing_reason: Option<&str>,
     timings: Timings,
+    opts: &PipelineOptions,
 ) -> Analysis {
+    let l3_method = match (finding.method.as_str(), &opts.models.l3) {
+        ("model", Some(m)) => m.method(),
+        (other, _) => other.to_string(),
+    };
     let metrics_missing_reason = match measurement {
         Some(_) => None,
         None => Some(
@@ -317,7 +379,7 @@ pub fn analysis_of(
         metrics: measurement.map(|m| m.metrics.clone()),
         metrics_missing_reason,
         methods: Methods {
-            l3: finding.method.clone(),
+            l3: l3_method,
             tissue: measurement.map_or_else(|| "none".into(), |m| m.tissue_method.clone()),
         },
         timings_ms: timings,
@@ -413,18 +475,18 @@ fn run(
         let t = Instant::now();
         progress(Stage::Outputs, 0.0);
         // Pictures and CSVs first; results.json last, carrying the final timings.
-        let draft = analysis_of(vol, &det.finding, measurement.as_ref(), None, timings);
+        let draft = analysis_of(vol, &det.finding, measurement.as_ref(), None, timings, opts);
         let mid = mid_slice(vol, measurement.as_ref());
         files = outputs::write_artifacts(dir, &draft, mid, Some(&det.sagittal))?;
         timings.outputs = ms(t);
         timings.total = ms(start);
-        let analysis = analysis_of(vol, &det.finding, measurement.as_ref(), None, timings);
+        let analysis = analysis_of(vol, &det.finding, measurement.as_ref(), None, timings, opts);
         files.push(outputs::write_results_json(dir, &analysis)?);
         progress(Stage::Outputs, 1.0);
         return Ok(Run { analysis, files });
     }
     timings.total = ms(start);
-    let analysis = analysis_of(vol, &det.finding, measurement.as_ref(), None, timings);
+    let analysis = analysis_of(vol, &det.finding, measurement.as_ref(), None, timings, opts);
     Ok(Run { analysis, files })
 }
 
@@ -574,5 +636,53 @@ mod tests {
             serde_json::from_slice(&std::fs::read(dir.path().join(outputs::RESULTS_JSON)).unwrap())
                 .unwrap();
         assert_eq!(json.timings_ms.outputs, a.timings_ms.outputs);
+    }
+}
+
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+    use crate::phantom::{PhantomOptions, generate};
+
+    #[test]
+    fn configured_models_replace_the_classical_methods_and_are_recorded() {
+        let p = generate(&PhantomOptions::new(6, 90, 128));
+        let w = HuWindows::default();
+        let tissue = model::TissueModel::from_bytes(
+            "muscle_window.onnx",
+            &model::testmodels::window_tissue_model(w.muscle, labels::ABDOMINAL_WALL),
+        )
+        .unwrap();
+        let l3m = model::L3Model::from_bytes(
+            "bone_rows.onnx",
+            &model::testmodels::bright_rows_l3_model(200.0, true),
+        )
+        .unwrap();
+        let opts = PipelineOptions {
+            models: Models {
+                tissue: Some(Arc::new(tissue)),
+                l3: Some(Arc::new(l3m)),
+            },
+            ..Default::default()
+        };
+        // The tissue model is applied verbatim on every slice of the truth range.
+        let f = p.truth_finding();
+        let m = measure(&p.volume, &f, &[], &opts, &no_progress).unwrap();
+        assert_eq!(m.tissue_method, "model:muscle_window.onnx");
+        assert_eq!(m.metrics.mask_source, "model:muscle_window.onnx");
+        for s in &m.slices {
+            let want = p.volume.slice(s.index).mapv(|h| w.muscle.contains(h));
+            assert_eq!(s.labels.mapv(labels::is_muscle), want);
+        }
+        // The L3 model runs instead of the classical localiser and is named in Methods.
+        let run = analyze(&p.volume, &opts, None, &no_progress).unwrap();
+        assert_eq!(run.analysis.l3.method, "model");
+        assert_eq!(run.analysis.methods.l3, "model:bone_rows.onnx");
+        if run.analysis.metrics.is_some() {
+            assert_eq!(run.analysis.methods.tissue, "model:muscle_window.onnx");
+        }
+        // Without models: classical.
+        let plain = analyze(&p.volume, &PipelineOptions::default(), None, &no_progress).unwrap();
+        assert_eq!(plain.analysis.methods.l3, "classical");
     }
 }

@@ -289,7 +289,14 @@ mod tests {
             })
             .collect();
         let m = measure_with_labels(&p.volume, &finding, slices, &[], "truth").unwrap();
-        let analysis = analysis_of(&p.volume, &finding, Some(&m), None, Timings::default());
+        let analysis = analysis_of(
+            &p.volume,
+            &finding,
+            Some(&m),
+            None,
+            Timings::default(),
+            &Default::default(),
+        );
         let sag = sagittal::mid_sagittal(&p.volume);
         let dir = tempfile::tempdir().unwrap();
         let files =
@@ -356,7 +363,14 @@ mod tests {
         let mut finding = p.truth_finding();
         finding.status = idoctor_protocol::L3Status::NotFound;
         finding.reason = Some("L3 outside the field of view".into());
-        let analysis = analysis_of(&p.volume, &finding, None, None, Timings::default());
+        let analysis = analysis_of(
+            &p.volume,
+            &finding,
+            None,
+            None,
+            Timings::default(),
+            &Default::default(),
+        );
         assert!(analysis.metrics.is_none());
         assert!(
             analysis
