@@ -1,1 +1,2 @@
 //! End-to-end tests (being built).
+mod dicom_reader;
