@@ -1,2 +1,3 @@
 //! End-to-end tests (being built).
 mod dicom_reader;
+mod pipeline_l3;
