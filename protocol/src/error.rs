@@ -74,10 +74,7 @@ impl ApiError {
     /// `unauthenticated`, with one message for every credential failure so that
     /// the response never reveals whether a username exists.
     pub fn bad_credentials() -> Self {
-        Self::new(
-            ErrorCode::Unauthenticated,
-            "invalid username or password",
-        )
+        Self::new(ErrorCode::Unauthenticated, "invalid username or password")
     }
 
     /// `not_found` for an object the caller may not see, or that does not exist.

@@ -400,7 +400,9 @@ impl FromStr for MaskTissue {
         match s {
             "muscle" => Ok(MaskTissue::Muscle),
             "psoas" => Ok(MaskTissue::Psoas),
-            other => Err(format!("unknown tissue {other:?} (expected muscle or psoas)")),
+            other => Err(format!(
+                "unknown tissue {other:?} (expected muscle or psoas)"
+            )),
         }
     }
 }

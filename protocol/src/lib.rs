@@ -352,6 +352,11 @@ mod tests {
         for k in UsageKind::ALL {
             assert_eq!(k.as_str().parse::<UsageKind>().unwrap(), k);
         }
-        assert!("bogus".parse::<QuotaType>().unwrap_err().contains("storage_dicom"));
+        assert!(
+            "bogus"
+                .parse::<QuotaType>()
+                .unwrap_err()
+                .contains("storage_dicom")
+        );
     }
 }

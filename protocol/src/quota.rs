@@ -74,7 +74,10 @@ impl FromStr for QuotaType {
             .find(|t| t.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = QuotaType::ALL.iter().map(|t| t.as_str()).collect();
-                format!("unknown quota type {s:?} (expected one of {})", names.join(", "))
+                format!(
+                    "unknown quota type {s:?} (expected one of {})",
+                    names.join(", ")
+                )
             })
     }
 }

@@ -36,7 +36,9 @@ impl FromStr for Role {
         match s {
             "admin" => Ok(Role::Admin),
             "operator" => Ok(Role::Operator),
-            other => Err(format!("unknown role {other:?} (expected admin or operator)")),
+            other => Err(format!(
+                "unknown role {other:?} (expected admin or operator)"
+            )),
         }
     }
 }

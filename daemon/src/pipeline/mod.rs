@@ -4,4 +4,7 @@
 
 pub mod l3;
 pub mod labels;
+pub mod metrics;
+pub mod render;
 pub mod sagittal;
+pub mod tissue;
