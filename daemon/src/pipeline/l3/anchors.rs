@@ -12,10 +12,11 @@
 //! the lowest slice showing rib bone says nothing; the lowest rib *head* does. A rib is
 //! recognised as a 3D-connected piece of dense bone (cortex, HU above ~400 when the
 //! pixels allow) that touches the vertebra posterolaterally (a "wing" of the vertebra's
-//! component: rib head fused by partial volume, or transverse process) and reaches at
-//! least 70 mm from the midline, with a thin cross-section on every slice. Transverse
-//! processes stop within ~50 mm; contrast-filled kidneys are fat blobs that never touch
-//! the vertebra's wings; the pelvis fails the thinness test.
+//! component: rib head or neck fused by partial volume, or a transverse process) and
+//! has a shaft of its own outside the vertebra's component reaching at least 55 mm from
+//! the midline, with a thin cross-section on every slice. Transverse processes are all
+//! wing (no shaft) and stop within ~50 mm; contrast-filled kidneys are fat blobs that
+//! do not touch the vertebra's wings; the pelvis fails the thinness test.
 
 use ndarray::Array3;
 
@@ -30,25 +31,34 @@ use super::morph::components3d;
 pub struct AnchorParams {
     /// Vertebra component width above which a bin is sacrum with iliac wings, mm.
     pub sacrum_width_mm: f64,
-    /// The wide run must start within this distance of the scan's caudal end, mm,
-    /// unless a narrower sacrum/coccyx lies below it.
+    /// The top of S1 must lie within this distance of the scan's caudal end, mm.
     pub sacrum_search_mm: f64,
-    /// How far from the midline a rib must reach, mm.
+    /// Shortest run of wide bins taken for the sacroiliac region, mm.
+    pub sacrum_min_run_mm: f64,
+    /// How far from the midline a rib's shaft must reach, mm. Lumbar transverse
+    /// processes stop at ~47 mm on real CT.
     pub rib_reach_mm: f64,
-    /// Largest cross-section of one rib piece on one bin, mm².
+    /// Smallest volume of a rib's shaft outside the vertebra's component, mm³.
+    pub rib_min_shaft_mm3: f64,
+    /// Largest cross-section (head and shaft) of one rib piece on one bin, mm².
     pub rib_max_section_mm2: f64,
     /// Where a vertebra's "wing" begins (distance from the midline), mm.
     pub wing_from_mm: f64,
+    /// Farthest the lowest rib head may sit above the disc taken as T12/L1, mm.
+    pub rib_head_above_disc_mm: f64,
 }
 
 impl Default for AnchorParams {
     fn default() -> Self {
         Self {
             sacrum_width_mm: 150.0,
-            sacrum_search_mm: 120.0,
-            rib_reach_mm: 70.0,
-            rib_max_section_mm2: 900.0,
+            sacrum_search_mm: 250.0,
+            sacrum_min_run_mm: 12.0,
+            rib_reach_mm: 55.0,
+            rib_min_shaft_mm3: 300.0,
+            rib_max_section_mm2: 1500.0,
             wing_from_mm: 30.0,
+            rib_head_above_disc_mm: 34.0,
         }
     }
 }
@@ -62,41 +72,38 @@ pub(crate) struct Rib {
     pub side: i8,
 }
 
-/// The top of S1: the z of the highest bin of the caudal run of wide bins.
+/// The top of S1: the z of the highest bin of the lowest substantial run of wide bins.
 pub(crate) fn sacrum_top(
     grid: &Grid,
     vert: &Vertebrae,
     lowest_rib: Option<f64>,
     p: &AnchorParams,
 ) -> Option<f64> {
-    let n = grid.len();
-    let wide: Vec<bool> = vert
-        .width_mm
-        .iter()
-        .map(|&w| w > p.sacrum_width_mm)
+    let z = &grid.z_mm;
+    let wide: Vec<usize> = (0..grid.len())
+        .filter(|&b| vert.width_mm[b] > p.sacrum_width_mm)
         .collect();
-    let first = wide.iter().position(|&w| w)?;
-    let z_first = grid.z_mm[first];
-    if z_first - grid.z_mm[0] > p.sacrum_search_mm {
-        return None;
+    // Runs of wide bins, bridging gaps of up to 12 mm (a joint line, noise, partial
+    // volume across a thick slice).
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for &b in &wide {
+        match runs.last_mut() {
+            Some(run) if z[b] - z[run.1] <= 12.0 + 1e-6 => run.1 = b,
+            _ => runs.push((b, b)),
+        }
     }
-    // Follow the run upward across single-bin gaps (noise, a joint line).
-    let mut top = first;
-    while top + 1 < n && (wide[top + 1] || (top + 2 < n && wide[top + 2])) {
-        top += 1;
-    }
-    let z_top = grid.z_mm[top];
-    // A sacrum is tens of millimetres tall; a single wide bin with nothing below it is
-    // more likely the femoral heads' girdle cut at the edge of the field.
-    let run_mm = z_top - z_first + grid.bin_step();
-    if run_mm < 6.0 {
+    let step = grid.bin_step();
+    let (_, top) = runs
+        .into_iter()
+        .find(|&(a, t)| z[t] - z[a] + step >= p.sacrum_min_run_mm)?;
+    if z[top] - z[0] > p.sacrum_search_mm {
         return None;
     }
     // The sacrum lies well below every rib head.
-    if lowest_rib.is_some_and(|r| z_top > r - 60.0) {
+    if lowest_rib.is_some_and(|r| z[top] > r - 60.0) {
         return None;
     }
-    Some(z_top)
+    Some(z[top])
 }
 
 /// Every rib whose head meets the spine.
@@ -125,7 +132,7 @@ pub(crate) fn ribs(
                     wing[[b, y, x]] = w;
                     cand[[b, y, x]] = w;
                 } else {
-                    cand[[b, y, x]] = grid.max[[b, gy, gx]] > rib_hu && body.mask[b][[gy, gx]];
+                    cand[[b, y, x]] = grid.max[[b, gy, gx]] > rib_hu && body.contains(b, gy, gx);
                 }
             }
         }
@@ -133,25 +140,28 @@ pub(crate) fn ribs(
     let px_area = grid.dx * grid.dy;
     let mut out = Vec::new();
     for comp in components3d(&cand) {
-        let mut reach: f64 = 0.0;
         let mut per_bin = std::collections::HashMap::<usize, usize>::new();
         let (mut head_sum, mut head_n) = (0.0, 0usize);
+        let mut shaft_reach: f64 = 0.0;
         let mut side_sum = 0.0;
         for &(b, y, x) in &comp {
             let d = (x + f.x0) as f64 - track.x[b];
-            reach = reach.max(d.abs() * grid.dx);
             side_sum += d;
             *per_bin.entry(b).or_default() += 1;
             if wing[[b, y, x]] {
                 head_sum += grid.z_mm[b];
                 head_n += 1;
+            } else {
+                shaft_reach = shaft_reach.max(d.abs() * grid.dx);
             }
         }
-        if head_n == 0 || reach < p.rib_reach_mm {
+        // A transverse process is all "wing": it has no shaft of its own outside the
+        // vertebra's component.
+        let shaft_mm3 = (comp.len() - head_n) as f64 * px_area * grid.bin_step();
+        if head_n == 0 || shaft_reach < p.rib_reach_mm || shaft_mm3 < p.rib_min_shaft_mm3 {
             continue;
         }
-        // Both sides of one bin count together only if the piece crosses the midline,
-        // which a rib never does; a pelvis or a fused thoracic ring does.
+        // The iliac wings fused to the sacrum are wings too, but thick ones.
         let thickest = per_bin.values().copied().max().unwrap_or(0) as f64 * px_area;
         if thickest > p.rib_max_section_mm2 {
             continue;

@@ -146,7 +146,7 @@ fn vertebra_of(
     for y in 0..f.h {
         for x in 0..f.w {
             let (gy, gx) = (y + f.y0, x + f.x0);
-            bone[[y, x]] = img[[gy, gx]] > bone_hu && body.mask[b][[gy, gx]];
+            bone[[y, x]] = img[[gy, gx]] > bone_hu && body.contains(b, gy, gx);
         }
     }
     // A lumbar body is at most ~50 × 40 mm; larger enclosed regions are not filled.

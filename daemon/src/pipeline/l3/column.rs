@@ -155,26 +155,37 @@ fn canal_in_slab(grid: &Grid, body: &Body, b: usize, p: &ColumnParams) -> Option
     if h < 3 || cw < 3 {
         return None;
     }
-    let mut mip = Array2::<i16>::from_elem((h, cw), i16::MIN);
-    let mut sum = Array2::<i32>::zeros((h, cw));
+    let mut mip = vec![i16::MIN; h * cw];
+    let mut sum = vec![0i32; h * cw];
+    let w_full = grid.cols();
     for &k in &slab {
         let img = grid.mean_at(k);
+        let Some(px) = img.as_slice() else { continue };
         for y in 0..h {
-            for x in 0..cw {
-                let v = img[[y, x0 + x]];
-                sum[[y, x]] += i32::from(v);
-                if v > mip[[y, x]] {
-                    mip[[y, x]] = v;
-                }
+            let row = &px[y * w_full + x0..y * w_full + x0 + cw];
+            let (m, s) = (
+                &mut mip[y * cw..(y + 1) * cw],
+                &mut sum[y * cw..(y + 1) * cw],
+            );
+            for ((&v, m), s) in row.iter().zip(m.iter_mut()).zip(s.iter_mut()) {
+                *s += i32::from(v);
+                *m = (*m).max(v);
             }
         }
     }
+    let mip = Array2::from_shape_vec((h, cw), mip).ok()?;
+    let sum = Array2::from_shape_vec((h, cw), sum).ok()?;
     let bone = mip.mapv(|v| v > p.bone_hu);
     let filled = fill_holes(&bone);
     let holes = ndarray::Zip::from(&filled)
         .and(&bone)
         .map_collect(|&f, &b| f && !b);
     let (labels, comps) = label2d(&holes, false);
+    // Slab-mean HU summed per hole, in one pass.
+    let mut hole_sum = vec![0i64; comps.len() + 1];
+    ndarray::Zip::from(&labels).and(&sum).for_each(|&l, &s| {
+        hole_sum[l as usize] += i64::from(s);
+    });
     let px_area = grid.dy * grid.dx;
     let mut best: Option<Sighting> = None;
     for (i, c) in comps.iter().enumerate() {
@@ -187,16 +198,7 @@ fn canal_in_slab(grid: &Grid, body: &Body, b: usize, p: &ColumnParams) -> Option
         if ((cx - bx) * grid.dx).abs() > p.max_offset_mm {
             continue;
         }
-        let id = i as u32 + 1;
-        let mut s = 0i64;
-        let mut cnt = 0i64;
-        for ((y, x), &l) in labels.indexed_iter() {
-            if l == id {
-                s += i64::from(sum[[y, x]]);
-                cnt += 1;
-            }
-        }
-        let mean_hu = s as f64 / (cnt.max(1) * slab.len().max(1) as i64) as f64;
+        let mean_hu = hole_sum[i + 1] as f64 / (c.area.max(1) * slab.len().max(1)) as f64;
         if mean_hu >= p.max_canal_hu {
             continue;
         }
@@ -302,7 +304,7 @@ fn frequency_fallback(grid: &Grid, body: &Body, p: &ColumnParams) -> Option<Trac
         let img = grid.mean_at(k);
         for y in 0..h {
             for x in xa..=xb {
-                if img[[y, x]] > p.bone_hu && body.mask[k][[y, x]] {
+                if img[[y, x]] > p.bone_hu && body.contains(k, y, x) {
                     freq[[y, x]] += 1;
                 }
             }

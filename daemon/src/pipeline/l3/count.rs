@@ -39,6 +39,9 @@ pub(crate) struct CountInput<'a> {
     pub z_max: f64,
     /// Largest plausible disc spacing, mm.
     pub max_spacing: f64,
+    /// Farthest a rib head may sit above the T12/L1 disc, mm (it articulates with the
+    /// upper half of T12; farther means the T12/L1 disc was missed).
+    pub rib_above_disc: f64,
     /// Whether the canal was seen (false lowers confidence).
     pub from_canal: bool,
 }
@@ -87,9 +90,30 @@ fn half_disc(spacing: f64) -> f64 {
 
 /// Counts to L3.
 pub(crate) fn count(inp: &CountInput<'_>) -> Count {
-    let zc: Vec<f64> = inp.discs.iter().map(|d| d.z).collect();
-    let m = zc.len() as isize;
+    let mut discs = inp.discs.to_vec();
     let mut notes: Vec<String> = Vec::new();
+    // The top of the sacrum is the L5/S1 disc's floor. When the fit found no disc there
+    // (an oblique, faint L5/S1 disc is common) but the chain starts one vertebra above
+    // it, the sacrum's top stands in for that disc.
+    if let Some(top) = inp.s1_top {
+        let near = discs.iter().any(|d| (d.z - top).abs() <= 20.0);
+        let above = discs.iter().find(|d| d.z > top).map(|d| d.z - top);
+        let below = discs.iter().any(|d| d.z < top);
+        if !near && !below && above.is_some_and(|a| a <= inp.max_spacing) {
+            discs.insert(
+                0,
+                Disc {
+                    bin: usize::MAX,
+                    z: top,
+                    prominence: 0.0,
+                },
+            );
+            notes.push("L5/S1 disc placed at the top of the sacrum".into());
+        }
+    }
+    let discs = discs.as_slice();
+    let zc: Vec<f64> = discs.iter().map(|d| d.z).collect();
+    let m = zc.len() as isize;
 
     // Index of the L5/S1 disc according to each anchor.
     let from_s1 = inp.s1_top.and_then(|top| {
@@ -100,16 +124,20 @@ pub(crate) fn count(inp: &CountInput<'_>) -> Count {
             .min_by(|a, b| a.1.total_cmp(&b.1))?;
         (d <= 20.0).then_some(i as isize)
     });
-    if inp.s1_top.is_some() && from_s1.is_none() {
-        notes.push("the sacrum was seen but no disc was found above it".into());
-    }
+    let s1_missing = match (inp.s1_top, from_s1) {
+        (None, _) => "no sacrum seen",
+        (Some(_), None) => "the sacrum was seen but no disc was found above it",
+        (Some(_), Some(_)) => "",
+    };
     let from_t12 = inp.lowest_rib.and_then(|rib| {
         let j = zc.iter().rposition(|&z| z < rib)?;
-        (rib - zc[j] <= inp.max_spacing).then_some(j as isize - 5)
+        (rib - zc[j] <= inp.rib_above_disc).then_some(j as isize - 5)
     });
-    if inp.lowest_rib.is_some() && from_t12.is_none() {
-        notes.push("ribs were seen but no disc was found below the last rib".into());
-    }
+    let t12_missing = match (inp.lowest_rib, from_t12) {
+        (None, _) => "no rib-bearing vertebra seen",
+        (Some(_), None) => "ribs were seen but the T12/L1 disc below the last rib was not found",
+        (Some(_), Some(_)) => "",
+    };
 
     let mut anchors = Vec::new();
     if from_s1.is_some() {
@@ -134,22 +162,23 @@ pub(crate) fn count(inp: &CountInput<'_>) -> Count {
         (Some(a), None) => {
             notes.insert(
                 0,
-                "only the S1 anchor was found (no rib-bearing vertebra seen)".into(),
+                format!("only the S1 anchor was used (T12: {t12_missing})"),
             );
             (a, S1_ONLY)
         }
         (None, Some(b)) => {
-            notes.insert(0, "only the T12 anchor was found (no sacrum seen)".into());
+            notes.insert(
+                0,
+                format!("only the T12 anchor was used (S1: {s1_missing})"),
+            );
             (b, T12_ONLY)
         }
         (None, None) => {
-            let mut reason =
-                "ambiguous count: neither anchor was found (no sacrum, no rib-bearing vertebra)"
-                    .to_string();
-            if !notes.is_empty() {
-                reason = format!("{reason}; {}", notes.join("; "));
-            }
-            return Count::not_found(reason, anchors, Vec::new());
+            return Count::not_found(
+                format!("ambiguous count: no anchor (S1: {s1_missing}; T12: {t12_missing})"),
+                anchors,
+                Vec::new(),
+            );
         }
     };
     if !inp.from_canal {
@@ -245,7 +274,7 @@ pub(crate) fn count(inp: &CountInput<'_>) -> Count {
     let weak = [a, b]
         .iter()
         .filter(|&&i| i >= 0 && i < m)
-        .any(|&i| inp.discs[i as usize].prominence < 0.3);
+        .any(|&i| discs[i as usize].prominence < 0.3);
     if weak {
         confidence *= 0.85;
         notes.push("a disc next to L3 is faint".into());
@@ -341,6 +370,7 @@ mod tests {
             z_min: 60.0,
             z_max: 340.0,
             max_spacing: 45.0,
+            rib_above_disc: 34.0,
             from_canal: true,
         }
     }

@@ -26,8 +26,12 @@ pub struct DiscParams {
     pub min_spacing_mm: f64,
     /// Largest distance between consecutive discs, mm.
     pub max_spacing_mm: f64,
-    /// Penalty weight on a change of vertebral height (per unit of |ln ratio|).
+    /// Penalty weight on a change of vertebral height (per unit of |ln ratio| beyond
+    /// `free_change`).
     pub smoothness: f64,
+    /// Change of height between neighbouring levels that costs nothing (|ln ratio|):
+    /// real spines vary by ~10 % from one level to the next.
+    pub free_change: f64,
     /// Cost of adding one disc, in units of the normalised signal.
     pub disc_cost: f64,
     /// Half window over which a dip's prominence is measured, mm.
@@ -39,7 +43,8 @@ impl Default for DiscParams {
         Self {
             min_spacing_mm: 18.0,
             max_spacing_mm: 45.0,
-            smoothness: 1.0,
+            smoothness: 2.0,
+            free_change: 0.1,
             disc_cost: 0.15,
             prominence_window_mm: 15.0,
         }
@@ -104,10 +109,10 @@ fn normalise(v: &[f64]) -> Vec<f64> {
 /// Fits the most plausible chain of discs to the signal.
 pub(crate) fn fit_discs(signal: &[f64], z: &[f64], p: &DiscParams) -> Vec<Disc> {
     let n = signal.len().min(z.len());
-    let cands: Vec<Disc> = (0..n)
-        .filter(|&k| {
-            (k == 0 || signal[k] <= signal[k - 1]) && (k + 1 == n || signal[k] <= signal[k + 1])
-        })
+    // The first and last bins are never discs: whether the signal dips there cannot be
+    // told, and an edge "disc" would make a short vertebra at the border.
+    let cands: Vec<Disc> = (1..n.saturating_sub(1))
+        .filter(|&k| signal[k] <= signal[k - 1] && signal[k] <= signal[k + 1])
         .map(|k| Disc {
             bin: k,
             z: z[k],
@@ -147,7 +152,7 @@ pub(crate) fn fit_discs(signal: &[f64], z: &[f64], p: &DiscParams) -> Vec<Disc> 
                     continue;
                 }
                 let s_hi = cands[i].z - cands[h].z;
-                let pen = p.smoothness * (s_ij / s_hi).ln().abs();
+                let pen = p.smoothness * ((s_ij / s_hi).ln().abs() - p.free_change).max(0.0);
                 let cand = best[h][i] + gain(&cands[j]) - pen;
                 if cand > v {
                     v = cand;

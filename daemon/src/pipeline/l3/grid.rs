@@ -50,16 +50,20 @@ impl Grid {
         let bins: Vec<(usize, usize)> = (0..n.div_ceil(fz))
             .map(|b| (b * fz, ((b + 1) * fz).min(n)))
             .collect();
-        let reduced: Vec<(Vec<i16>, Vec<i16>)> = bins
-            .par_iter()
-            .map(|&(s, e)| reduce_bin(vol, s, e, fy, fx, h2, w2))
-            .collect();
         let nb = bins.len();
-        let mut mean = Vec::with_capacity(nb * h2 * w2);
-        let mut max = Vec::with_capacity(nb * h2 * w2);
-        for (m, x) in reduced {
-            mean.extend_from_slice(&m);
-            max.extend_from_slice(&x);
+        let plane = h2 * w2;
+        // Written in place, bin by bin: fresh allocations and copies of tens of
+        // megabytes cost more than the arithmetic.
+        let mut mean = vec![0i16; nb * plane];
+        let mut max = vec![0i16; nb * plane];
+        if plane > 0 {
+            mean.par_chunks_mut(plane)
+                .zip(max.par_chunks_mut(plane))
+                .zip(bins.par_iter())
+                .for_each_init(
+                    || (Vec::new(), Vec::new()),
+                    |rows, ((m, x), &(s, e))| reduce_bin(vol, s, e, (fy, fx), w2, rows, m, x),
+                );
         }
         let mean = Array3::from_shape_vec((nb, h2, w2), mean).ok()?;
         let max = Array3::from_shape_vec((nb, h2, w2), max).ok()?;
@@ -125,9 +129,9 @@ impl Grid {
     }
 }
 
-/// The whole number of source samples per grid sample (at least 1).
+/// The whole number of source samples per grid sample nearest to `target` (at least 1).
 fn factor(target: f64, spacing: f64) -> usize {
-    let f = (target / spacing).floor();
+    let f = (target / spacing).round();
     if f.is_finite() && f >= 1.0 {
         (f as usize).min(64)
     } else {
@@ -153,37 +157,57 @@ pub(crate) fn median_step(z: &[f64]) -> Option<f64> {
     Some(d[d.len() / 2]).filter(|v| *v > 0.0)
 }
 
-/// Mean and max of one group of slices over `fy × fx` pixel blocks.
+/// Mean and max of one group of slices over `fy × fx` pixel blocks, into `mean` and
+/// `max` (one grid plane each). `row_sum` and `row_max` are scratch rows of the source
+/// width: whole source rows are accumulated first (a loop the compiler vectorises),
+/// then folded `fx` at a time.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one hot loop's buffers, kept apart for rayon"
+)]
 fn reduce_bin(
     vol: &Volume,
     start: usize,
     end: usize,
-    fy: usize,
-    fx: usize,
-    h2: usize,
+    (fy, fx): (usize, usize),
     w2: usize,
-) -> (Vec<i16>, Vec<i16>) {
-    let mut sum = vec![0i32; h2 * w2];
-    let mut max = vec![i16::MIN; h2 * w2];
-    for k in start..end {
-        let sl = vol.slice(k);
-        for y in 0..h2 * fy {
-            let row = sl.row(y);
-            let base = (y / fy) * w2;
-            let acc = &mut sum[base..base + w2];
-            let mx = &mut max[base..base + w2];
-            for (x, &v) in row.iter().take(w2 * fx).enumerate() {
-                let o = x / fx;
-                acc[o] += i32::from(v);
-                if v > mx[o] {
-                    mx[o] = v;
+    (row_sum, row_max): &mut (Vec<i32>, Vec<i16>),
+    mean: &mut [i16],
+    max: &mut [i16],
+) {
+    let h2 = mean.len() / w2.max(1);
+    let wu = w2 * fx;
+    row_sum.resize(wu, 0);
+    row_max.resize(wu, 0);
+    let count = ((end - start) * fy * fx).max(1) as i32;
+    let slices: Vec<_> = (start..end).map(|k| vol.slice(k)).collect();
+    for oy in 0..h2 {
+        row_sum.fill(0);
+        row_max.fill(i16::MIN);
+        for sl in &slices {
+            for y in oy * fy..(oy + 1) * fy {
+                let row = sl.row(y);
+                let Some(px) = row.as_slice() else { continue };
+                for ((&v, s), m) in px[..wu]
+                    .iter()
+                    .zip(row_sum.iter_mut())
+                    .zip(row_max.iter_mut())
+                {
+                    *s += i32::from(v);
+                    *m = (*m).max(v);
                 }
             }
         }
+        let out = oy * w2..(oy + 1) * w2;
+        for ((s, m), (om, ox)) in row_sum
+            .chunks_exact(fx)
+            .zip(row_max.chunks_exact(fx))
+            .zip(mean[out.clone()].iter_mut().zip(max[out].iter_mut()))
+        {
+            *om = (s.iter().sum::<i32>() / count) as i16;
+            *ox = m.iter().copied().max().unwrap_or(i16::MIN);
+        }
     }
-    let count = ((end - start) * fy * fx).max(1) as i32;
-    let mean = sum.iter().map(|s| (s / count) as i16).collect();
-    (mean, max)
 }
 
 #[cfg(test)]

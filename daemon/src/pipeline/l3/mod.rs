@@ -66,6 +66,29 @@ pub struct L3Detection {
     pub finding: L3Finding,
     /// The spinal column, when one was found.
     pub column: Option<SpineColumn>,
+    /// What the count was built from, for logs, benchmarks and debugging.
+    pub diagnostics: Diagnostics,
+}
+
+/// The intermediate findings behind an L3 answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diagnostics {
+    /// z of every disc of the fitted chain, inferior first, mm.
+    pub discs_z: Vec<f64>,
+    /// Prominence of each disc (normalised signal units).
+    pub discs_prominence: Vec<f64>,
+    /// z of the top of S1 when the sacrum was seen, mm.
+    pub s1_top_z: Option<f64>,
+    /// Rib heads found: z (mm) and side (−1 right, +1 left).
+    pub rib_heads: Vec<(f64, i8)>,
+    /// Bone threshold fitted to this patient, HU.
+    pub bone_hu: i16,
+    /// Whether the canal was seen (not the fallback).
+    pub canal_seen: bool,
+    /// The body-column signal per work-grid bin, with the bin z (mm).
+    pub signal: Vec<(f64, f64)>,
+    /// Left–right width of the vertebra's bony component per bin, mm.
+    pub vertebra_width_mm: Vec<f64>,
 }
 
 /// Locates L3 in a volume. Never panics; reports `not_found` with a reason instead of
@@ -80,6 +103,7 @@ pub fn detect(vol: &Volume, params: &L3Params) -> L3Detection {
         return L3Detection {
             finding: count::not_found("spine not found: the volume is empty"),
             column: None,
+            diagnostics: Diagnostics::default(),
         };
     };
     let body = body::Body::find(&grid);
@@ -87,6 +111,7 @@ pub fn detect(vol: &Volume, params: &L3Params) -> L3Detection {
         return L3Detection {
             finding: count::not_found("spine not found"),
             column: None,
+            diagnostics: Diagnostics::default(),
         };
     };
     let column = SpineColumn::from_track(&grid, &track, vol.slices());
@@ -105,11 +130,28 @@ pub fn detect(vol: &Volume, params: &L3Params) -> L3Detection {
         z_min,
         z_max,
         max_spacing: params.discs.max_spacing_mm,
+        rib_above_disc: params.anchors.rib_head_above_disc_mm,
         from_canal: track.from_canal,
     });
+    let diagnostics = Diagnostics {
+        discs_z: chain.iter().map(|d| d.z).collect(),
+        discs_prominence: chain.iter().map(|d| d.prominence).collect(),
+        s1_top_z: s1_top,
+        rib_heads: ribs.iter().map(|r| (r.head_z, r.side)).collect(),
+        bone_hu,
+        canal_seen: track.from_canal,
+        signal: grid
+            .z_mm
+            .iter()
+            .copied()
+            .zip(signal.iter().copied())
+            .collect(),
+        vertebra_width_mm: vert.width_mm.clone(),
+    };
     L3Detection {
         finding: finish(vol, c, params),
         column: Some(column),
+        diagnostics,
     }
 }
 

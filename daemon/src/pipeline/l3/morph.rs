@@ -34,94 +34,112 @@ impl Component {
 /// component `i` in the returned list has label `i + 1`.
 pub(crate) fn label2d(mask: &Array2<bool>, eight: bool) -> (Array2<u32>, Vec<Component>) {
     let (h, w) = mask.dim();
-    let mut labels = Array2::<u32>::zeros((h, w));
+    let m = mask.as_standard_layout();
+    let m = m.as_slice().unwrap_or(&[]);
+    let mut labels = vec![0u32; h * w];
     let mut comps = Vec::new();
-    let mut stack: Vec<(usize, usize)> = Vec::new();
-    for y0 in 0..h {
-        for x0 in 0..w {
-            if !mask[[y0, x0]] || labels[[y0, x0]] != 0 {
-                continue;
-            }
-            let id = comps.len() as u32 + 1;
-            let mut c = Component {
-                area: 0,
-                sum_y: 0.0,
-                sum_x: 0.0,
-                min_x: x0,
-                max_x: x0,
+    let mut stack: Vec<usize> = Vec::new();
+    for start in 0..m.len() {
+        if !m[start] || labels[start] != 0 {
+            continue;
+        }
+        let id = comps.len() as u32 + 1;
+        let mut c = Component {
+            area: 0,
+            sum_y: 0.0,
+            sum_x: 0.0,
+            min_x: start % w,
+            max_x: start % w,
+        };
+        labels[start] = id;
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            let (y, x) = (i / w, i % w);
+            c.area += 1;
+            c.sum_y += y as f64;
+            c.sum_x += x as f64;
+            c.min_x = c.min_x.min(x);
+            c.max_x = c.max_x.max(x);
+            let mut visit = |j: usize| {
+                if m[j] && labels[j] == 0 {
+                    labels[j] = id;
+                    stack.push(j);
+                }
             };
-            labels[[y0, x0]] = id;
-            stack.push((y0, x0));
-            while let Some((y, x)) = stack.pop() {
-                c.area += 1;
-                c.sum_y += y as f64;
-                c.sum_x += x as f64;
-                c.min_x = c.min_x.min(x);
-                c.max_x = c.max_x.max(x);
-                for (ny, nx) in neighbours(y, x, h, w, eight) {
-                    if mask[[ny, nx]] && labels[[ny, nx]] == 0 {
-                        labels[[ny, nx]] = id;
-                        stack.push((ny, nx));
-                    }
+            let (up, down, left, right) = (y > 0, y + 1 < h, x > 0, x + 1 < w);
+            if up {
+                visit(i - w);
+            }
+            if down {
+                visit(i + w);
+            }
+            if left {
+                visit(i - 1);
+            }
+            if right {
+                visit(i + 1);
+            }
+            if eight {
+                if up && left {
+                    visit(i - w - 1);
+                }
+                if up && right {
+                    visit(i - w + 1);
+                }
+                if down && left {
+                    visit(i + w - 1);
+                }
+                if down && right {
+                    visit(i + w + 1);
                 }
             }
-            comps.push(c);
         }
+        comps.push(c);
     }
+    let labels = Array2::from_shape_vec((h, w), labels).unwrap_or_else(|_| Array2::zeros((h, w)));
     (labels, comps)
-}
-
-/// The in-bounds 4- or 8-neighbours of `(y, x)`.
-fn neighbours(
-    y: usize,
-    x: usize,
-    h: usize,
-    w: usize,
-    eight: bool,
-) -> impl Iterator<Item = (usize, usize)> {
-    const N4: [(isize, isize); 4] = [(-1, 0), (1, 0), (0, -1), (0, 1)];
-    const N8: [(isize, isize); 8] = [
-        (-1, 0),
-        (1, 0),
-        (0, -1),
-        (0, 1),
-        (-1, -1),
-        (-1, 1),
-        (1, -1),
-        (1, 1),
-    ];
-    let offsets: &'static [(isize, isize)] = if eight { &N8 } else { &N4 };
-    offsets.iter().filter_map(move |&(dy, dx)| {
-        let ny = y as isize + dy;
-        let nx = x as isize + dx;
-        (ny >= 0 && nx >= 0 && (ny as usize) < h && (nx as usize) < w)
-            .then_some((ny as usize, nx as usize))
-    })
 }
 
 /// Fills every background region that does not touch the image border.
 pub(crate) fn fill_holes(mask: &Array2<bool>) -> Array2<bool> {
     let (h, w) = mask.dim();
+    let m = mask.as_standard_layout();
+    let m = m.as_slice().unwrap_or(&[]);
     // Background reachable from the border stays background; everything else is filled.
-    let mut outside = Array2::<bool>::from_elem((h, w), false);
+    let mut outside = vec![false; h * w];
     let mut stack = Vec::new();
     for y in 0..h {
         for x in 0..w {
-            if (y == 0 || x == 0 || y + 1 == h || x + 1 == w) && !mask[[y, x]] {
-                outside[[y, x]] = true;
-                stack.push((y, x));
+            let i = y * w + x;
+            if (y == 0 || x == 0 || y + 1 == h || x + 1 == w) && !m[i] {
+                outside[i] = true;
+                stack.push(i);
             }
         }
     }
-    while let Some((y, x)) = stack.pop() {
-        for (ny, nx) in neighbours(y, x, h, w, false) {
-            if !mask[[ny, nx]] && !outside[[ny, nx]] {
-                outside[[ny, nx]] = true;
-                stack.push((ny, nx));
+    while let Some(i) = stack.pop() {
+        let (y, x) = (i / w, i % w);
+        let mut visit = |j: usize| {
+            if !m[j] && !outside[j] {
+                outside[j] = true;
+                stack.push(j);
             }
+        };
+        if y > 0 {
+            visit(i - w);
+        }
+        if y + 1 < h {
+            visit(i + w);
+        }
+        if x > 0 {
+            visit(i - 1);
+        }
+        if x + 1 < w {
+            visit(i + 1);
         }
     }
-    outside.mapv(|o| !o)
+    let filled: Vec<bool> = outside.iter().map(|o| !o).collect();
+    Array2::from_shape_vec((h, w), filled).unwrap_or_else(|_| Array2::from_elem((h, w), false))
 }
 
 /// Fills the enclosed background regions of at most `max_area` pixels. Vertebral
@@ -134,11 +152,11 @@ pub(crate) fn fill_small_holes(mask: &Array2<bool>, max_area: usize) -> Array2<b
         .map_collect(|&f, &m| f && !m);
     let (labels, comps) = label2d(&holes, false);
     let mut out = mask.clone();
-    for ((y, x), &l) in labels.indexed_iter() {
+    ndarray::Zip::from(&mut out).and(&labels).for_each(|o, &l| {
         if l != 0 && comps[l as usize - 1].area <= max_area {
-            out[[y, x]] = true;
+            *o = true;
         }
-    }
+    });
     out
 }
 
@@ -147,34 +165,37 @@ pub(crate) fn fill_small_holes(mask: &Array2<bool>, max_area: usize) -> Array2<b
 /// during the erosion, so the closing does not eat into the border.
 pub(crate) fn close3(mask: &Array2<bool>) -> Array2<bool> {
     let (h, w) = mask.dim();
-    let mut dil = Array2::<bool>::from_elem((h, w), false);
-    for y in 0..h {
-        for x in 0..w {
-            if mask[[y, x]] {
-                for yy in y.saturating_sub(1)..(y + 2).min(h) {
-                    for xx in x.saturating_sub(1)..(x + 2).min(w) {
-                        dil[[yy, xx]] = true;
-                    }
-                }
+    let m = mask.as_standard_layout();
+    let m = m.as_slice().unwrap_or(&[]);
+    // Separable 3×3: a row pass then a column pass, for dilation and for erosion.
+    let pass = |src: &[bool], any: bool, along_rows: bool| -> Vec<bool> {
+        let mut out = vec![false; h * w];
+        for y in 0..h {
+            for x in 0..w {
+                let i = y * w + x;
+                let (a, b) = if along_rows {
+                    (
+                        if x > 0 { src[i - 1] } else { !any },
+                        if x + 1 < w { src[i + 1] } else { !any },
+                    )
+                } else {
+                    (
+                        if y > 0 { src[i - w] } else { !any },
+                        if y + 1 < h { src[i + w] } else { !any },
+                    )
+                };
+                out[i] = if any {
+                    src[i] || a || b
+                } else {
+                    src[i] && a && b
+                };
             }
         }
-    }
-    let mut out = Array2::<bool>::from_elem((h, w), false);
-    for y in 0..h {
-        for x in 0..w {
-            let mut all = true;
-            'n: for yy in y.saturating_sub(1)..(y + 2).min(h) {
-                for xx in x.saturating_sub(1)..(x + 2).min(w) {
-                    if !dil[[yy, xx]] {
-                        all = false;
-                        break 'n;
-                    }
-                }
-            }
-            out[[y, x]] = all;
-        }
-    }
-    out
+        out
+    };
+    let dil = pass(&pass(m, true, true), true, false);
+    let ero = pass(&pass(&dil, false, true), false, false);
+    Array2::from_shape_vec((h, w), ero).unwrap_or_else(|_| Array2::from_elem((h, w), false))
 }
 
 /// One connected component of a 3D mask, as the list of its voxels.
