@@ -4,4 +4,5 @@
 //! `dicom` and `pipeline` are pure: they never see the database or the RPC layer.
 
 pub mod dicom;
+pub mod phantom;
 pub mod pipeline;

@@ -2,5 +2,9 @@
 //!
 //! Plain synchronous Rust over `ndarray`; the daemon runs it on a blocking pool.
 
+pub mod l3;
 pub mod labels;
+pub mod metrics;
+pub mod render;
+pub mod sagittal;
 pub mod tissue;
