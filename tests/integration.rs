@@ -1,3 +1,4 @@
 //! End-to-end tests (being built).
 
+mod dicom_reader;
 mod pipeline_tissue;

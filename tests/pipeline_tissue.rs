@@ -127,7 +127,9 @@ fn read_series_sorted(dir: &Path) -> Vec<(Array2<i16>, [f64; 2])> {
 /// Writes an overlay PNG (grey HU, one colour per label) when `IDOCTOR_TISSUE_OVERLAYS`
 /// names a folder: the quickest way to judge a segmentation by eye.
 fn maybe_overlay(name: &str, hu: &Array2<i16>, labels: &Array2<u8>) {
-    let Some(dir) = std::env::var_os("IDOCTOR_TISSUE_OVERLAYS") else { return };
+    let Some(dir) = std::env::var_os("IDOCTOR_TISSUE_OVERLAYS") else {
+        return;
+    };
     let (h, w) = labels.dim();
     let mut img = image::RgbImage::new(w as u32, h as u32);
     for ((y, x), &l) in labels.indexed_iter() {
@@ -155,7 +157,8 @@ fn maybe_overlay(name: &str, hu: &Array2<i16>, labels: &Array2<u8>) {
 #[test]
 fn pancreas_l3_slices_are_anatomically_plausible() {
     use idoctor_daemon::pipeline::labels::{PARASPINAL, PSOAS_LEFT, PSOAS_RIGHT};
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ct/pancreas-ct-cb-001/dicom");
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ct/pancreas-ct-cb-001/dicom");
     let series = read_series_sorted(&dir);
     assert_eq!(series.len(), 134);
     let windows = HuWindows::default();
@@ -166,17 +169,27 @@ fn pancreas_l3_slices_are_anatomically_plausible() {
         let labels = segment_slice(hu.view(), *spacing, &windows);
         maybe_overlay(&format!("pancreas_k{k}"), hu, &labels);
         let px_cm2 = spacing[0] * spacing[1] / 100.0;
-        let area = |f: &dyn Fn(u8) -> bool| labels.iter().filter(|&&l| f(l)).count() as f64 * px_cm2;
+        let area =
+            |f: &dyn Fn(u8) -> bool| labels.iter().filter(|&&l| f(l)).count() as f64 * px_cm2;
         let (pl, pr) = (area(&|l| l == PSOAS_LEFT), area(&|l| l == PSOAS_RIGHT));
         let (para, muscle) = (area(&|l| l == PARASPINAL), area(&|l| is_muscle(l)));
         let (sat, vat) = (area(&|l| l == SAT), area(&|l| l == VAT));
         println!(
             "k {k}: psoas L {pl:.1} R {pr:.1}, paraspinal {para:.1}, muscle {muscle:.1}, SAT {sat:.1}, VAT {vat:.1} cm²"
         );
-        assert!((4.0..30.0).contains(&pl) && (4.0..30.0).contains(&pr), "k {k}: psoas {pl:.1} / {pr:.1} cm²");
-        assert!(pl / pr > 0.5 && pl / pr < 2.0, "k {k}: psoas asymmetry {pl:.1} / {pr:.1}");
+        assert!(
+            (4.0..30.0).contains(&pl) && (4.0..30.0).contains(&pr),
+            "k {k}: psoas {pl:.1} / {pr:.1} cm²"
+        );
+        assert!(
+            pl / pr > 0.5 && pl / pr < 2.0,
+            "k {k}: psoas asymmetry {pl:.1} / {pr:.1}"
+        );
         assert!(para > 30.0, "k {k}: paraspinal {para:.1} cm²");
-        assert!((100.0..260.0).contains(&muscle), "k {k}: muscle {muscle:.1} cm²");
+        assert!(
+            (100.0..260.0).contains(&muscle),
+            "k {k}: muscle {muscle:.1} cm²"
+        );
         assert!((150.0..350.0).contains(&sat), "k {k}: SAT {sat:.1} cm²");
         assert!((50.0..250.0).contains(&vat), "k {k}: VAT {vat:.1} cm²");
         // The patient's left psoas lies at larger x (image right) than the right one.
@@ -189,5 +202,87 @@ fn pancreas_l3_slices_are_anatomically_plausible() {
         };
         assert!(mean_x(PSOAS_LEFT) > mean_x(PSOAS_RIGHT));
     }
-    println!("{:.1} ms per 512² slice (this build's profile)", start.elapsed().as_secs_f64() * 100.0);
+    println!(
+        "{:.1} ms per 512² slice (this build's profile)",
+        start.elapsed().as_secs_f64() * 100.0
+    );
+}
+
+/// Dice of one label between two label maps, pooled over slices: `(intersection, total)`.
+fn pooled(pred: &[Array2<u8>], truth: &[Array2<u8>], lab: u8) -> (usize, usize) {
+    let mut acc = (0, 0);
+    for (p, t) in pred.iter().zip(truth) {
+        for (&a, &b) in p.iter().zip(t.iter()) {
+            acc.0 += (a == lab && b == lab) as usize;
+            acc.1 += (a == lab) as usize + (b == lab) as usize;
+        }
+    }
+    acc
+}
+
+#[test]
+fn phantom_dice_per_tissue() {
+    use idoctor_daemon::phantom::{PhantomOptions, generate};
+    let names = [
+        "",
+        "psoas L",
+        "psoas R",
+        "paraspinal",
+        "wall",
+        "SAT",
+        "VAT",
+        "IMAT",
+    ];
+    let windows = HuWindows::default();
+    let mut worst = [1.0f64; 8];
+    for seed in 1..=20u64 {
+        let t0 = std::time::Instant::now();
+        let ph = generate(&PhantomOptions::new(seed, 125, 512));
+        let gen_s = t0.elapsed().as_secs_f64();
+        let Some([a, b]) = ph.truth.l3.slice_range else {
+            panic!("seed {seed}: L3 outside the field")
+        };
+        let spacing = ph.volume.pixel_spacing;
+        let mut pred = Vec::new();
+        let mut truth = Vec::new();
+        for k in a..=b {
+            let hu = ph.volume.hu.index_axis(ndarray::Axis(0), k).to_owned();
+            let labels = segment_slice(hu.view(), spacing, &windows);
+            if k == ph.truth.l3.mid_slice_index {
+                maybe_overlay(&format!("phantom_s{seed}_pred"), &hu, &labels);
+                maybe_overlay(
+                    &format!("phantom_s{seed}_truth"),
+                    &hu,
+                    &ph.labels_of(k).to_owned(),
+                );
+            }
+            pred.push(labels);
+            truth.push(ph.labels_of(k).to_owned());
+        }
+        let mut line = format!("seed {seed:2} ({} slices, gen {gen_s:.1}s):", b - a + 1);
+        for lab in 1..=7u8 {
+            let (i, t) = pooled(&pred, &truth, lab);
+            let d = if t == 0 {
+                1.0
+            } else {
+                2.0 * i as f64 / t as f64
+            };
+            worst[lab as usize] = worst[lab as usize].min(d);
+            line += &format!(" {} {d:.3}", names[lab as usize]);
+        }
+        println!("{line}");
+        if std::env::var_os("IDOCTOR_TISSUE_CONFUSION").is_some() {
+            let mut conf = [[0usize; 8]; 8];
+            for (p, t) in pred.iter().zip(&truth) {
+                for (&a, &b) in p.iter().zip(t.iter()) {
+                    conf[b.min(7) as usize][a.min(7) as usize] += 1;
+                }
+            }
+            println!("  truth\\pred {:?}", names);
+            for (r, row) in conf.iter().enumerate() {
+                println!("  {:>10} {:?}", names[r], row);
+            }
+        }
+    }
+    println!("worst: {:?}", &worst[1..]);
 }

@@ -183,7 +183,7 @@ fn decode_encapsulated(
         .decode_frame(&object, 0, &mut scratch.raw)
         .map_err(|e| DicomError::Decode {
             file: file_label(path),
-            detail: format!("{} ({}): {e}", ts.name(), uid),
+            detail: format!("{} ({}): {}", ts.name(), uid, error_chain(&e)),
         })?;
     let pixels = usize::from(header.rows) * usize::from(header.columns);
     // Codecs write little-endian samples at Bits Allocated, except 8-bit JPEG output
@@ -196,6 +196,22 @@ fn decode_encapsulated(
         bytes,
         big_endian: false,
     })
+}
+
+/// An error and its causes, `outer: inner: innermost` (codec errors put the useful
+/// part in the source).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let text = inner.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = inner.source();
+    }
+    out
 }
 
 /// Read the basic offset table and every fragment of the encapsulated pixel data.
@@ -312,9 +328,9 @@ pub(crate) struct Rescale {
 
 /// Convert raw samples to HU into `out`, mirroring as asked.
 ///
-/// The common CT case (slope 1, integral intercept) stays in integer arithmetic; any
-/// other slope goes through f64 with round-half-away-from-zero. Out-of-range results
-/// clamp to the i16 limits.
+/// The common CT case (16-bit samples, slope 1, integral intercept) runs a branch-free
+/// i32 loop the compiler vectorises; any other slope goes through f64 with
+/// round-half-away-from-zero. Out-of-range results clamp to the i16 limits.
 pub(crate) fn to_hu(
     raw: &[u8],
     format: SampleFormat,
@@ -322,96 +338,112 @@ pub(crate) fn to_hu(
     flips: Flips,
     out: &mut ArrayViewMut2<'_, i16>,
 ) {
-    match (format.bytes, format.big_endian) {
-        (1, _) => convert(raw, format, rescale, flips, out, |b: &[u8; 1]| {
-            i64::from(b[0])
+    let integer = rescale.slope == 1.0
+        && rescale.intercept.fract() == 0.0
+        && rescale.intercept.abs() <= 65536.0
+        && format.bytes <= 2;
+    match (format.bytes, format.big_endian, integer) {
+        (1, _, true) => integer_rows(raw, format, rescale, flips, out, |b: &[u8; 1]| b[0].into()),
+        (2, false, true) => integer_rows(raw, format, rescale, flips, out, |b: &[u8; 2]| {
+            u16::from_le_bytes(*b).into()
         }),
-        (2, false) => convert(raw, format, rescale, flips, out, |b: &[u8; 2]| {
-            i64::from(u16::from_le_bytes(*b))
+        (2, true, true) => integer_rows(raw, format, rescale, flips, out, |b: &[u8; 2]| {
+            u16::from_be_bytes(*b).into()
         }),
-        (2, true) => convert(raw, format, rescale, flips, out, |b: &[u8; 2]| {
-            i64::from(u16::from_be_bytes(*b))
+        (1, _, false) => float_rows(raw, format, rescale, flips, out, |b: &[u8; 1]| b[0].into()),
+        (2, false, false) => float_rows(raw, format, rescale, flips, out, |b: &[u8; 2]| {
+            u16::from_le_bytes(*b).into()
         }),
-        (_, false) => convert(raw, format, rescale, flips, out, |b: &[u8; 4]| {
-            i64::from(u32::from_le_bytes(*b))
+        (2, true, false) => float_rows(raw, format, rescale, flips, out, |b: &[u8; 2]| {
+            u16::from_be_bytes(*b).into()
         }),
-        (_, true) => convert(raw, format, rescale, flips, out, |b: &[u8; 4]| {
-            i64::from(u32::from_be_bytes(*b))
+        (_, false, _) => float_rows(raw, format, rescale, flips, out, |b: &[u8; 4]| {
+            u32::from_le_bytes(*b)
+        }),
+        (_, true, _) => float_rows(raw, format, rescale, flips, out, |b: &[u8; 4]| {
+            u32::from_be_bytes(*b)
         }),
     }
 }
 
+/// Stored value → integer sample, honouring Bits Stored and Pixel Representation.
 #[inline(always)]
-fn convert<const N: usize, F>(
+fn sample(v: u32, bits: u32, signed: bool) -> i64 {
+    let shift = 32 - bits;
+    if signed {
+        i64::from(((v << shift) as i32) >> shift)
+    } else {
+        i64::from((v << shift) >> shift)
+    }
+}
+
+/// Slope 1 and an integral intercept, samples of at most 16 bits: exact in i32.
+#[inline(always)]
+fn integer_rows<const N: usize>(
     raw: &[u8],
     format: SampleFormat,
     rescale: Rescale,
     flips: Flips,
     out: &mut ArrayViewMut2<'_, i16>,
-    read: F,
-) where
-    F: Fn(&[u8; N]) -> i64 + Copy,
-{
-    let (rows, cols) = out.dim();
-    let bits = format.bits_stored;
-    let mask: i64 = if bits >= 63 { -1 } else { (1i64 << bits) - 1 };
-    let sign_bit: i64 = 1i64 << (bits - 1);
-    let signed = format.signed;
-    // Stored value → integer sample, honouring Bits Stored and Pixel Representation.
-    let sample = move |chunk: &[u8; N]| -> i64 {
-        let v = read(chunk) & mask;
-        if signed && v & sign_bit != 0 {
-            v - (mask + 1)
-        } else {
-            v
-        }
-    };
-    let integer_rescale = rescale.slope == 1.0 && rescale.intercept.fract() == 0.0;
-    let intercept_i = rescale.intercept as i64;
-    let clamp = |v: i64| v.clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16;
-    let row_bytes = cols * N;
-
-    for r in 0..rows {
-        let src = &raw[r * row_bytes..(r + 1) * row_bytes];
-        let dst_r = if flips.rows { rows - 1 - r } else { r };
-        let mut dst = out.row_mut(dst_r);
-        let chunks = src.as_chunks::<N>().0;
-        if let Some(dst) = dst.as_slice_mut() {
-            if integer_rescale {
-                write_row(dst, chunks, flips.cols, |c| clamp(sample(c) + intercept_i));
-            } else {
-                write_row(dst, chunks, flips.cols, |c| {
-                    clamp((sample(c) as f64 * rescale.slope + rescale.intercept).round() as i64)
-                });
-            }
-        } else {
-            for (c, chunk) in chunks.iter().enumerate() {
-                let dst_c = if flips.cols { cols - 1 - c } else { c };
-                let hu = if integer_rescale {
-                    clamp(sample(chunk) + intercept_i)
-                } else {
-                    clamp((sample(chunk) as f64 * rescale.slope + rescale.intercept).round() as i64)
-                };
-                dst[dst_c] = hu;
-            }
-        }
+    read: impl Fn(&[u8; N]) -> u32 + Copy,
+) {
+    let shift = 32 - format.bits_stored;
+    let intercept = rescale.intercept as i32;
+    let to_i16 = |v: i32| v.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+    if format.signed {
+        rows(raw, flips, out, move |c: &[u8; N]| {
+            to_i16((((read(c) << shift) as i32) >> shift) + intercept)
+        });
+    } else {
+        rows(raw, flips, out, move |c: &[u8; N]| {
+            to_i16((((read(c) << shift) >> shift) as i32) + intercept)
+        });
     }
 }
 
+/// Any slope: f64 arithmetic, rounded half away from zero.
 #[inline(always)]
-fn write_row<const N: usize>(
-    dst: &mut [i16],
-    chunks: &[[u8; N]],
-    reverse: bool,
-    f: impl Fn(&[u8; N]) -> i16,
+fn float_rows<const N: usize>(
+    raw: &[u8],
+    format: SampleFormat,
+    rescale: Rescale,
+    flips: Flips,
+    out: &mut ArrayViewMut2<'_, i16>,
+    read: impl Fn(&[u8; N]) -> u32 + Copy,
 ) {
-    if reverse {
-        for (d, c) in dst.iter_mut().rev().zip(chunks) {
-            *d = f(c);
-        }
-    } else {
-        for (d, c) in dst.iter_mut().zip(chunks) {
-            *d = f(c);
+    let (bits, signed) = (format.bits_stored, format.signed);
+    rows(raw, flips, out, move |c: &[u8; N]| {
+        let hu = (sample(read(c), bits, signed) as f64 * rescale.slope + rescale.intercept).round();
+        hu.clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16
+    });
+}
+
+/// Apply `f` to every stored sample and write it where the flips put it.
+#[inline(always)]
+fn rows<const N: usize>(
+    raw: &[u8],
+    flips: Flips,
+    out: &mut ArrayViewMut2<'_, i16>,
+    f: impl Fn(&[u8; N]) -> i16 + Copy,
+) {
+    let (n_rows, n_cols) = out.dim();
+    let row_bytes = n_cols * N;
+    for r in 0..n_rows {
+        let chunks = raw[r * row_bytes..(r + 1) * row_bytes].as_chunks::<N>().0;
+        let mut dst = out.row_mut(if flips.rows { n_rows - 1 - r } else { r });
+        match (dst.as_slice_mut(), flips.cols) {
+            (Some(dst), false) => dst.iter_mut().zip(chunks).for_each(|(d, c)| *d = f(c)),
+            (Some(dst), true) => dst
+                .iter_mut()
+                .rev()
+                .zip(chunks)
+                .for_each(|(d, c)| *d = f(c)),
+            (None, false) => dst.iter_mut().zip(chunks).for_each(|(d, c)| *d = f(c)),
+            (None, true) => dst
+                .iter_mut()
+                .rev()
+                .zip(chunks)
+                .for_each(|(d, c)| *d = f(c)),
         }
     }
 }
@@ -554,6 +586,53 @@ mod tests {
         assert_eq!(
             run(&[0x01, 0x02], be, IDENTITY, Flips::default(), (1, 1))[[0, 0]],
             0x0102
+        );
+    }
+
+    #[test]
+    fn thirty_two_bit_samples_go_through_the_float_path() {
+        let raw: Vec<u8> = [70_000u32, 0xFFFF_FC18]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let u32f = SampleFormat {
+            bytes: 4,
+            big_endian: false,
+            signed: false,
+            bits_stored: 32,
+        };
+        let r = Rescale {
+            slope: 1.0,
+            intercept: -69_000.0,
+        };
+        assert_eq!(run(&raw, u32f, r, Flips::default(), (1, 2))[[0, 0]], 1000);
+        let s32 = SampleFormat {
+            signed: true,
+            ..u32f
+        };
+        assert_eq!(
+            run(&raw, s32, IDENTITY, Flips::default(), (1, 2))[[0, 1]],
+            -1000
+        );
+    }
+
+    #[test]
+    fn signed_samples_with_a_fractional_slope() {
+        let raw = le16(&[0xFFFF, 0x0003]); // -1, 3
+        let s16 = SampleFormat {
+            signed: true,
+            ..U16
+        };
+        let r = Rescale {
+            slope: 2.5,
+            intercept: 0.0,
+        };
+        // -2.5 rounds away from zero to -3; 7.5 to 8.
+        assert_eq!(
+            run(&raw, s16, r, Flips::default(), (1, 2))
+                .as_slice()
+                .unwrap(),
+            &[-3, 8]
         );
     }
 

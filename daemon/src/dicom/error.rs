@@ -10,6 +10,9 @@ use std::path::Path;
 
 use thiserror::Error;
 
+/// Whether this build decodes JPEG-LS (the `jpegls` cargo feature, which needs cmake).
+pub const JPEG_LS_SUPPORTED: bool = cfg!(feature = "jpegls");
+
 /// Everything that can stop a DICOM file or series from being read.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -237,7 +240,7 @@ impl DicomError {
     /// The advice attached to an unsupported transfer syntax.
     pub(crate) fn transfer_syntax_hint(uid: &str) -> String {
         match uid {
-            "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81" if !cfg!(feature = "jpegls") => {
+            "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81" if !JPEG_LS_SUPPORTED => {
                 ": JPEG-LS needs the jpegls build feature".to_owned()
             }
             _ => String::new(),
@@ -279,7 +282,7 @@ mod tests {
     #[test]
     fn jpeg_ls_hint_depends_on_the_feature() {
         let hint = DicomError::transfer_syntax_hint("1.2.840.10008.1.2.4.80");
-        if cfg!(feature = "jpegls") {
+        if JPEG_LS_SUPPORTED {
             assert!(hint.is_empty());
         } else {
             assert_eq!(hint, ": JPEG-LS needs the jpegls build feature");

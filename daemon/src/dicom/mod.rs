@@ -29,7 +29,7 @@ pub use assemble::{
 };
 pub use decode::{DecodeScratch, Flips, decode_into};
 pub use discover::{DiscoveredSeries, Discovery, discover};
-pub use error::DicomError;
+pub use error::{DicomError, JPEG_LS_SUPPORTED};
 pub use header::{InstanceHeader, read_header};
 pub use reader::PixelDataLocation;
 pub use uid::{new_uid, sanitize_uid};

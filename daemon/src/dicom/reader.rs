@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use dicom_core::{PrimitiveValue, Tag};
+use dicom_core::{PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::transfer_syntax::{Codec, TransferSyntax, TransferSyntaxIndex};
 use dicom_object::FileMetaTable;
@@ -336,6 +336,11 @@ fn walk_dataset<R: Read + Seek>(
                     && WANTED.binary_search(&tag).is_ok()
                 {
                     let value = token.into_value().map_err(read_err)?;
+                    let value = if header.vr == VR::UN {
+                        reinterpret_un(tag, value)
+                    } else {
+                        value
+                    };
                     fields.push((tag, value));
                 } else {
                     token.skip().map_err(value_err)?;
@@ -354,6 +359,48 @@ fn walk_dataset<R: Read + Seek>(
         });
     }
     Ok(PixelDataLocation::Absent)
+}
+
+/// Attributes in [`WANTED`] whose dictionary VR is US; every other wanted attribute is
+/// text (CS, UI, DA, TM, SH, LO, PN, AS, DS, IS).
+const WANTED_US: &[Tag] = &[
+    tags::SAMPLES_PER_PIXEL,
+    tags::ROWS,
+    tags::COLUMNS,
+    tags::BITS_ALLOCATED,
+    tags::BITS_STORED,
+    tags::HIGH_BIT,
+    tags::PIXEL_REPRESENTATION,
+];
+
+/// Give a wanted attribute written with VR UN (some converters do that to whole data
+/// sets) the value its dictionary VR implies: the bytes are the same either way.
+fn reinterpret_un(tag: Tag, value: PrimitiveValue) -> PrimitiveValue {
+    let PrimitiveValue::U8(bytes) = value else {
+        return value;
+    };
+    if WANTED_US.contains(&tag) {
+        let words: Vec<u16> = bytes
+            .as_chunks::<2>()
+            .0
+            .iter()
+            .map(|b| u16::from_le_bytes(*b))
+            .collect();
+        return PrimitiveValue::U16(words.into_iter().collect());
+    }
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(s) => s.to_owned(),
+        // ISO-IR 100 (Latin-1): each byte is the code point.
+        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+    };
+    PrimitiveValue::Strs(
+        text.split('\\')
+            .map(|s| {
+                s.trim_matches(|c: char| c.is_whitespace() || c == '\0')
+                    .to_owned()
+            })
+            .collect(),
+    )
 }
 
 /// A parser error as a truncation (it ran out of bytes) or corruption (anything else).
@@ -442,6 +489,27 @@ mod tests {
         assert_eq!(guess_bare_dataset(&implicit, 12), None);
         assert_eq!(guess_bare_dataset(b"hello world, not dicom", 22), None);
         assert_eq!(guess_bare_dataset(&[], 0), None);
+    }
+
+    #[test]
+    fn un_values_take_their_dictionary_vr() {
+        let v = reinterpret_un(tags::MODALITY, PrimitiveValue::from(b"CT".to_vec()));
+        assert_eq!(v.to_str(), "CT");
+        let v = reinterpret_un(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            PrimitiveValue::from(b"1\\0\\0\\0\\-1\\0 ".to_vec()),
+        );
+        assert_eq!(
+            v.to_multi_float64().unwrap(),
+            vec![1.0, 0.0, 0.0, 0.0, -1.0, 0.0]
+        );
+        let v = reinterpret_un(tags::ROWS, PrimitiveValue::from(vec![0x00u8, 0x02]));
+        assert_eq!(v.to_int::<u16>().unwrap(), 512);
+        let v = reinterpret_un(
+            tags::PATIENT_NAME,
+            PrimitiveValue::from(vec![b'M', 0xfc, b'l']),
+        );
+        assert_eq!(v.to_str(), "M\u{fc}l");
     }
 
     #[test]
