@@ -653,6 +653,25 @@ mod tests {
     }
 
     #[test]
+    fn onnxruntime_loader_rejects_what_is_not_onnxruntime() {
+        let e = load_onnxruntime(Path::new("/nonexistent/libonnxruntime.so")).unwrap_err();
+        assert!(e.starts_with("cannot load"), "{e}");
+        // A real shared library without OrtGetApiBase.
+        let libm = [
+            "/lib/x86_64-linux-gnu/libm.so.6",
+            "/usr/lib/x86_64-linux-gnu/libm.so.6",
+            "/lib64/libm.so.6",
+        ]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists());
+        if let Some(libm) = libm {
+            let e = load_onnxruntime(libm).unwrap_err();
+            assert!(e.contains("is not ONNX Runtime"), "{e}");
+        }
+    }
+
+    #[test]
     fn normalisation_is_hu_over_1000_clamped() {
         assert_eq!(normalise(-29), -0.029);
         assert_eq!(normalise(-3000), -1.024);
