@@ -6,5 +6,8 @@ mod dicom_reader;
 mod dicom_writer;
 mod e2e_auth;
 mod ingest_e2e;
+mod pipeline_l3;
+mod pipeline_phantom;
+mod pipeline_tissue;
 mod quota_story;
 mod store_story;

@@ -4,6 +4,7 @@
 //! `dicom` and `pipeline` are pure: they never see the database or the RPC layer.
 
 pub mod accounts;
+pub mod analyze;
 pub mod auth;
 pub mod bench;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod daemon;
 pub mod dicom;
 pub mod ingest;
 pub mod paths;
+pub mod phantom;
 pub mod pipeline;
 pub mod quota;
 pub mod rpc;

@@ -1,0 +1,631 @@
+//! Grid operations the segmenter is built from: Gaussian smoothing, connected components,
+//! hole filling, Euclidean distance transforms, disc and cross morphology, box means and
+//! polygon rasterisation.
+//!
+//! They live here rather than in a crate because the segmenter needs only these few, on
+//! small cropped slices, with radii in millimetres on possibly anisotropic pixels. Every
+//! function is O(pixels) (or O(pixels × kernel) for the blur) so one 512² slice stays
+//! within a few milliseconds. Indexing is `[y, x]`, masks are `Array2<bool>`.
+
+use ndarray::Array2;
+
+/// A binary image.
+pub(crate) type Mask = Array2<bool>;
+
+/// Pixel spacing `[row (y), column (x)]` in millimetres.
+pub(crate) type Spacing = [f64; 2];
+
+/// Separable Gaussian blur, sigma per axis in pixels, edges clamped.
+///
+/// A sigma under 0.3 px leaves that axis untouched: such a kernel is a delta in practice.
+pub(crate) fn gaussian(img: &Array2<f32>, sigma_px: [f64; 2]) -> Array2<f32> {
+    let (h, w) = img.dim();
+    let src: Vec<f32> = img.iter().copied().collect();
+    let kx = kernel(sigma_px[1]);
+    let ky = kernel(sigma_px[0]);
+    let mut tmp = vec![0f32; h * w];
+    let rx = (kx.len() / 2) as isize;
+    for y in 0..h {
+        let row = &src[y * w..(y + 1) * w];
+        let out = &mut tmp[y * w..(y + 1) * w];
+        for (x, o) in out.iter_mut().enumerate() {
+            let mut acc = 0f32;
+            for (k, &wk) in kx.iter().enumerate() {
+                let xx = (x as isize + k as isize - rx).clamp(0, w as isize - 1) as usize;
+                acc += wk * row[xx];
+            }
+            *o = acc;
+        }
+    }
+    let ry = (ky.len() / 2) as isize;
+    let mut out = vec![0f32; h * w];
+    for y in 0..h {
+        let dst = &mut out[y * w..(y + 1) * w];
+        for (k, &wk) in ky.iter().enumerate() {
+            let yy = (y as isize + k as isize - ry).clamp(0, h as isize - 1) as usize;
+            let srow = &tmp[yy * w..(yy + 1) * w];
+            for (d, &s) in dst.iter_mut().zip(srow) {
+                *d += wk * s;
+            }
+        }
+    }
+    Array2::from_shape_vec((h, w), out).unwrap_or_else(|_| img.clone())
+}
+
+fn kernel(sigma: f64) -> Vec<f32> {
+    // NaN falls through to the delta as well.
+    if sigma.is_nan() || sigma < 0.3 {
+        return vec![1.0];
+    }
+    let r = (3.0 * sigma).ceil() as isize;
+    let mut k: Vec<f32> = (-r..=r)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32)
+        .collect();
+    let s: f32 = k.iter().sum();
+    k.iter_mut().for_each(|v| *v /= s);
+    k
+}
+
+/// Size and extent of one connected component.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Component {
+    /// Number of pixels.
+    pub area: usize,
+    /// Inclusive bounding box `[y0, y1, x0, x1]`.
+    pub bbox: [usize; 4],
+    /// Sum of row indices (centroid = sum / area).
+    pub sum_y: f64,
+    /// Sum of column indices.
+    pub sum_x: f64,
+}
+
+/// Connected components of `mask`; labels start at 1 (0 = background) and
+/// `components[k - 1]` describes label `k`.
+pub(crate) fn components(mask: &Mask, eight: bool) -> (Array2<u32>, Vec<Component>) {
+    let (h, w) = mask.dim();
+    let mut lab = Array2::<u32>::zeros((h, w));
+    let mut comps = Vec::new();
+    let mut stack = Vec::new();
+    for y0 in 0..h {
+        for x0 in 0..w {
+            if !mask[[y0, x0]] || lab[[y0, x0]] != 0 {
+                continue;
+            }
+            let id = comps.len() as u32 + 1;
+            let mut c = Component {
+                area: 0,
+                bbox: [y0, y0, x0, x0],
+                sum_y: 0.0,
+                sum_x: 0.0,
+            };
+            lab[[y0, x0]] = id;
+            stack.push((y0, x0));
+            while let Some((y, x)) = stack.pop() {
+                c.area += 1;
+                c.sum_y += y as f64;
+                c.sum_x += x as f64;
+                c.bbox = [
+                    c.bbox[0].min(y),
+                    c.bbox[1].max(y),
+                    c.bbox[2].min(x),
+                    c.bbox[3].max(x),
+                ];
+                for_neighbours(y, x, h, w, eight, |ny, nx| {
+                    if mask[[ny, nx]] && lab[[ny, nx]] == 0 {
+                        lab[[ny, nx]] = id;
+                        stack.push((ny, nx));
+                    }
+                });
+            }
+            comps.push(c);
+        }
+    }
+    (lab, comps)
+}
+
+#[inline]
+fn for_neighbours(
+    y: usize,
+    x: usize,
+    h: usize,
+    w: usize,
+    eight: bool,
+    mut f: impl FnMut(usize, usize),
+) {
+    let y = y as isize;
+    let x = x as isize;
+    for dy in -1isize..=1 {
+        for dx in -1isize..=1 {
+            if (dy == 0 && dx == 0) || (!eight && dy != 0 && dx != 0) {
+                continue;
+            }
+            let (ny, nx) = (y + dy, x + dx);
+            if ny >= 0 && nx >= 0 && (ny as usize) < h && (nx as usize) < w {
+                f(ny as usize, nx as usize);
+            }
+        }
+    }
+}
+
+/// The pixels of the component of `mask` (8-connected) that contains `seed`.
+pub(crate) fn component_at(mask: &Mask, seed: (usize, usize)) -> Mask {
+    let (h, w) = mask.dim();
+    let mut out = Mask::from_elem((h, w), false);
+    if seed.0 >= h || seed.1 >= w || !mask[seed] {
+        return out;
+    }
+    let mut stack = vec![seed];
+    out[seed] = true;
+    while let Some((y, x)) = stack.pop() {
+        for_neighbours(y, x, h, w, true, |ny, nx| {
+            if mask[[ny, nx]] && !out[[ny, nx]] {
+                out[[ny, nx]] = true;
+                stack.push((ny, nx));
+            }
+        });
+    }
+    out
+}
+
+/// Fills every background region not 4-connected to the image border.
+pub(crate) fn fill_holes(mask: &Mask) -> Mask {
+    let (h, w) = mask.dim();
+    let mut outside = Mask::from_elem((h, w), false);
+    let mut stack = Vec::new();
+    let push = |y: usize, x: usize, outside: &mut Mask, stack: &mut Vec<(usize, usize)>| {
+        if !mask[[y, x]] && !outside[[y, x]] {
+            outside[[y, x]] = true;
+            stack.push((y, x));
+        }
+    };
+    for x in 0..w {
+        push(0, x, &mut outside, &mut stack);
+        push(h - 1, x, &mut outside, &mut stack);
+    }
+    for y in 0..h {
+        push(y, 0, &mut outside, &mut stack);
+        push(y, w - 1, &mut outside, &mut stack);
+    }
+    while let Some((y, x)) = stack.pop() {
+        for_neighbours(y, x, h, w, false, |ny, nx| {
+            if !mask[[ny, nx]] && !outside[[ny, nx]] {
+                outside[[ny, nx]] = true;
+                stack.push((ny, nx));
+            }
+        });
+    }
+    outside.mapv(|o| !o)
+}
+
+/// For every `true` pixel, the distance in mm to the nearest `false` pixel (0 on `false`
+/// pixels). Pixels beyond the border count as `false` when `border_false`, otherwise a mask
+/// with no `false` pixel gets `f32::INFINITY` everywhere.
+///
+/// Exact Euclidean distances by the Felzenszwalb–Huttenlocher lower-envelope method, one
+/// pass per axis, weighted by the pixel spacing.
+pub(crate) fn edt(mask: &Mask, spacing: Spacing, border_false: bool) -> Array2<f32> {
+    let (h, w) = mask.dim();
+    let big = 1e20f64;
+    let mut d = vec![0f64; h * w];
+    for ((y, x), &m) in mask.indexed_iter() {
+        d[y * w + x] = if m { big } else { 0.0 };
+    }
+    let (sy2, sx2) = (spacing[0] * spacing[0], spacing[1] * spacing[1]);
+    // Columns (along y).
+    let n = h.max(w) + 2;
+    let mut f = vec![0f64; n];
+    let mut out = vec![0f64; n];
+    let mut v = vec![0usize; n];
+    let mut z = vec![0f64; n + 1];
+    for x in 0..w {
+        let len = if border_false { h + 2 } else { h };
+        for i in 0..len {
+            f[i] = if border_false {
+                if i == 0 || i == h + 1 {
+                    0.0
+                } else {
+                    d[(i - 1) * w + x]
+                }
+            } else {
+                d[i * w + x]
+            };
+        }
+        dt1d(&f[..len], sy2, &mut out[..len], &mut v, &mut z);
+        for y in 0..h {
+            d[y * w + x] = if border_false { out[y + 1] } else { out[y] };
+        }
+    }
+    // Rows (along x).
+    for y in 0..h {
+        let len = if border_false { w + 2 } else { w };
+        for i in 0..len {
+            f[i] = if border_false {
+                if i == 0 || i == w + 1 {
+                    0.0
+                } else {
+                    d[y * w + i - 1]
+                }
+            } else {
+                d[y * w + i]
+            };
+        }
+        dt1d(&f[..len], sx2, &mut out[..len], &mut v, &mut z);
+        for x in 0..w {
+            d[y * w + x] = if border_false { out[x + 1] } else { out[x] };
+        }
+    }
+    let vals: Vec<f32> = d
+        .iter()
+        .map(|&s| {
+            if s >= big * 0.5 {
+                f32::INFINITY
+            } else {
+                s.sqrt() as f32
+            }
+        })
+        .collect();
+    Array2::from_shape_vec((h, w), vals).unwrap_or_else(|_| Array2::zeros((h, w)))
+}
+
+/// One-dimensional squared distance transform of sampled function `f` with squared sample
+/// spacing `s2` (Felzenszwalb & Huttenlocher 2012).
+fn dt1d(f: &[f64], s2: f64, out: &mut [f64], v: &mut [usize], z: &mut [f64]) {
+    let n = f.len();
+    if n == 0 {
+        return;
+    }
+    let big = 1e20f64;
+    // Only finite sites take part; a run with none stays "infinite".
+    let mut k: isize = -1;
+    for q in 0..n {
+        if f[q] >= big * 0.5 {
+            continue;
+        }
+        loop {
+            if k < 0 {
+                k = 0;
+                v[0] = q;
+                z[0] = f64::NEG_INFINITY;
+                z[1] = f64::INFINITY;
+                break;
+            }
+            let p = v[k as usize];
+            let s = ((f[q] + s2 * (q * q) as f64) - (f[p] + s2 * (p * p) as f64))
+                / (2.0 * s2 * (q as f64 - p as f64));
+            if s <= z[k as usize] {
+                k -= 1;
+                continue;
+            }
+            k += 1;
+            v[k as usize] = q;
+            z[k as usize] = s;
+            z[k as usize + 1] = f64::INFINITY;
+            break;
+        }
+    }
+    if k < 0 {
+        out[..n].iter_mut().for_each(|o| *o = big);
+        return;
+    }
+    let mut j = 0usize;
+    for (q, o) in out.iter_mut().enumerate().take(n) {
+        while z[j + 1] < q as f64 {
+            j += 1;
+        }
+        let p = v[j];
+        let dq = q as f64 - p as f64;
+        *o = s2 * dq * dq + f[p];
+    }
+}
+
+/// Dilation by a disc of `radius_mm`.
+pub(crate) fn dilate_disc(mask: &Mask, radius_mm: f64, spacing: Spacing) -> Mask {
+    let inv = mask.mapv(|m| !m);
+    let d = edt(&inv, spacing, false);
+    let r = radius_mm as f32 + 1e-3;
+    let mut out = mask.clone();
+    ndarray::Zip::from(&mut out)
+        .and(&d)
+        .for_each(|o, &dd| *o = *o || dd <= r);
+    out
+}
+
+/// Closing (dilation then erosion) by a disc. The erosion treats the border as foreground
+/// so that shapes touching the edge are not eaten.
+pub(crate) fn close_disc(mask: &Mask, radius_mm: f64, spacing: Spacing) -> Mask {
+    let dil = dilate_disc(mask, radius_mm, spacing);
+    let d = edt(&dil, spacing, false);
+    let r = radius_mm as f32 + 1e-3;
+    d.mapv(|dd| dd > r)
+}
+
+/// Dilation by the 3×3 cross (`eight = false`) or square (`eight = true`).
+pub(crate) fn dilate3(mask: &Mask, eight: bool) -> Mask {
+    let (h, w) = mask.dim();
+    let mut out = mask.clone();
+    for ((y, x), &m) in mask.indexed_iter() {
+        if m {
+            for_neighbours(y, x, h, w, eight, |ny, nx| out[[ny, nx]] = true);
+        }
+    }
+    out
+}
+
+/// Erosion by the 3×3 cross; outside the image counts as background.
+pub(crate) fn erode_cross(mask: &Mask) -> Mask {
+    let (h, w) = mask.dim();
+    let mut out = Mask::from_elem((h, w), false);
+    for y in 1..h.saturating_sub(1) {
+        for x in 1..w.saturating_sub(1) {
+            out[[y, x]] = mask[[y, x]]
+                && mask[[y - 1, x]]
+                && mask[[y + 1, x]]
+                && mask[[y, x - 1]]
+                && mask[[y, x + 1]];
+        }
+    }
+    out
+}
+
+/// Opening by a `(2 ry + 1) × (2 rx + 1)` rectangle, computed with running counts so that
+/// the cost does not depend on the radius. Outside the image counts as background.
+pub(crate) fn open_rect(mask: &Mask, ry: usize, rx: usize) -> Mask {
+    let eroded = rect_pass(mask, ry, rx, true);
+    rect_pass(&eroded, ry, rx, false)
+}
+
+/// Dilation by a `(2 ry + 1) × (2 rx + 1)` rectangle.
+pub(crate) fn dilate_rect(mask: &Mask, ry: usize, rx: usize) -> Mask {
+    rect_pass(mask, ry, rx, false)
+}
+
+/// One erosion (`erode`) or dilation by a rectangle, separably along x then y.
+fn rect_pass(mask: &Mask, ry: usize, rx: usize, erode: bool) -> Mask {
+    let (h, w) = mask.dim();
+    let line = |vals: &[bool], r: usize, out: &mut [bool]| {
+        let n = vals.len();
+        let mut pre = vec![0u32; n + 1];
+        for i in 0..n {
+            pre[i + 1] = pre[i] + vals[i] as u32;
+        }
+        for (i, o) in out.iter_mut().enumerate().take(n) {
+            let lo = i.saturating_sub(r);
+            let hi = (i + r + 1).min(n);
+            let cnt = pre[hi] - pre[lo];
+            *o = if erode {
+                // Out-of-image neighbours are background.
+                i >= r && i + r < n && cnt as usize == 2 * r + 1
+            } else {
+                cnt > 0
+            };
+        }
+    };
+    let mut tmp = Mask::from_elem((h, w), false);
+    let mut buf_in = vec![false; w.max(h)];
+    let mut buf_out = vec![false; w.max(h)];
+    for y in 0..h {
+        for x in 0..w {
+            buf_in[x] = mask[[y, x]];
+        }
+        line(&buf_in[..w], rx, &mut buf_out[..w]);
+        for x in 0..w {
+            tmp[[y, x]] = buf_out[x];
+        }
+    }
+    let mut out = Mask::from_elem((h, w), false);
+    for x in 0..w {
+        for y in 0..h {
+            buf_in[y] = tmp[[y, x]];
+        }
+        line(&buf_in[..h], ry, &mut buf_out[..h]);
+        for y in 0..h {
+            out[[y, x]] = buf_out[y];
+        }
+    }
+    out
+}
+
+/// Mean of `vals` over a `size × size` box (size odd) centred on each pixel; the box is
+/// clipped at the border and the mean taken over the pixels inside.
+pub(crate) fn box_mean(vals: &Array2<f32>, size: usize) -> Array2<f32> {
+    let (h, w) = vals.dim();
+    let r = size / 2;
+    let mut integ = vec![0f64; (h + 1) * (w + 1)];
+    for y in 0..h {
+        let mut row = 0f64;
+        for x in 0..w {
+            row += vals[[y, x]] as f64;
+            integ[(y + 1) * (w + 1) + x + 1] = integ[y * (w + 1) + x + 1] + row;
+        }
+    }
+    let mut out = Array2::<f32>::zeros((h, w));
+    for y in 0..h {
+        let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
+        for x in 0..w {
+            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
+            let s = integ[y1 * (w + 1) + x1] - integ[y0 * (w + 1) + x1] - integ[y1 * (w + 1) + x0]
+                + integ[y0 * (w + 1) + x0];
+            out[[y, x]] = (s / ((y1 - y0) * (x1 - x0)) as f64) as f32;
+        }
+    }
+    out
+}
+
+/// Rasterises a closed polygon given as `(y, x)` vertices in pixel coordinates: pixels whose
+/// centre lies inside (even–odd rule) plus every pixel the outline passes through.
+pub(crate) fn fill_polygon(shape: (usize, usize), pts: &[(f64, f64)]) -> Mask {
+    let (h, w) = shape;
+    let mut out = Mask::from_elem((h, w), false);
+    let n = pts.len();
+    if n < 3 || h == 0 || w == 0 {
+        return out;
+    }
+    let mut xs = Vec::with_capacity(16);
+    for y in 0..h {
+        let yc = y as f64;
+        xs.clear();
+        for i in 0..n {
+            let (ya, xa) = pts[i];
+            let (yb, xb) = pts[(i + 1) % n];
+            if (ya <= yc && yb > yc) || (yb <= yc && ya > yc) {
+                xs.push(xa + (yc - ya) * (xb - xa) / (yb - ya));
+            }
+        }
+        xs.sort_by(|a, b| a.total_cmp(b));
+        for pair in xs.chunks_exact(2) {
+            let x0 = pair[0].ceil().max(0.0);
+            let x1 = pair[1].floor().min(w as f64 - 1.0);
+            if x1 < x0 {
+                continue;
+            }
+            for x in x0 as usize..=x1 as usize {
+                out[[y, x]] = true;
+            }
+        }
+    }
+    for i in 0..n {
+        let (ya, xa) = pts[i];
+        let (yb, xb) = pts[(i + 1) % n];
+        let steps = ((yb - ya).abs().max((xb - xa).abs()) * 2.0).ceil().max(1.0) as usize;
+        for s in 0..=steps {
+            let t = s as f64 / steps as f64;
+            let (y, x) = ((ya + t * (yb - ya)).round(), (xa + t * (xb - xa)).round());
+            if y >= 0.0 && x >= 0.0 && (y as usize) < h && (x as usize) < w {
+                out[[y as usize, x as usize]] = true;
+            }
+        }
+    }
+    out
+}
+
+/// Median of a non-empty slice (upper median for even lengths), or `None`.
+pub(crate) fn median(vals: &mut [f32]) -> Option<f32> {
+    if vals.is_empty() {
+        return None;
+    }
+    let mid = vals.len() / 2;
+    let (_, m, _) = vals.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
+    Some(*m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brute_edt(mask: &Mask, sp: Spacing) -> Array2<f32> {
+        let (h, w) = mask.dim();
+        let mut out = Array2::<f32>::zeros((h, w));
+        for ((y, x), &m) in mask.indexed_iter() {
+            if !m {
+                continue;
+            }
+            let mut best = f64::INFINITY;
+            for ((yy, xx), &mm) in mask.indexed_iter() {
+                if !mm {
+                    let d = ((y as f64 - yy as f64) * sp[0]).hypot((x as f64 - xx as f64) * sp[1]);
+                    best = best.min(d);
+                }
+            }
+            out[[y, x]] = best as f32;
+        }
+        out
+    }
+
+    #[test]
+    fn edt_matches_brute_force_on_anisotropic_pixels() {
+        let mut m = Mask::from_elem((13, 17), true);
+        m[[0, 0]] = false;
+        m[[6, 9]] = false;
+        m[[12, 3]] = false;
+        let sp = [0.7, 1.3];
+        let a = edt(&m, sp, false);
+        let b = brute_edt(&m, sp);
+        for (x, y) in a.iter().zip(b.iter()) {
+            assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn edt_without_background_is_infinite_or_border_limited() {
+        let m = Mask::from_elem((5, 5), true);
+        assert!(edt(&m, [1.0, 1.0], false)[[2, 2]].is_infinite());
+        assert_eq!(edt(&m, [1.0, 1.0], true)[[2, 2]], 3.0);
+    }
+
+    #[test]
+    fn components_and_holes() {
+        let mut m = Mask::from_elem((7, 7), false);
+        for y in 1..6 {
+            for x in 1..6 {
+                m[[y, x]] = y == 1 || y == 5 || x == 1 || x == 5;
+            }
+        }
+        m[[0, 6]] = true;
+        let (_, comps) = components(&m, false);
+        assert_eq!(comps.len(), 2);
+        assert_eq!(comps.iter().map(|c| c.area).max(), Some(16));
+        let filled = fill_holes(&m);
+        assert!(filled[[3, 3]]);
+        assert!(!filled[[0, 0]]);
+        // Diagonal neighbours join only under 8-connectivity.
+        let mut d = Mask::from_elem((3, 3), false);
+        d[[0, 0]] = true;
+        d[[1, 1]] = true;
+        assert_eq!(components(&d, false).1.len(), 2);
+        assert_eq!(components(&d, true).1.len(), 1);
+    }
+
+    #[test]
+    fn disc_morphology_and_opening() {
+        let mut m = Mask::from_elem((21, 21), false);
+        m[[10, 10]] = true;
+        let d = dilate_disc(&m, 3.0, [1.0, 1.0]);
+        assert_eq!(d.iter().filter(|&&v| v).count(), 29);
+        // Closing bridges a 2 px gap between two blocks but adds nothing far away.
+        let mut blocks = Mask::from_elem((21, 31), false);
+        for y in 6..15 {
+            for x in 7..14 {
+                blocks[[y, x]] = true;
+                blocks[[y, x + 9]] = true;
+            }
+        }
+        let c = close_disc(&blocks, 3.0, [1.0, 1.0]);
+        assert!(c[[10, 14]] && c[[10, 15]] && !c[[1, 15]] && !c[[10, 24]]);
+        // A one-pixel bridge between two blocks disappears under opening.
+        let mut two = Mask::from_elem((20, 40), false);
+        for y in 5..15 {
+            for x in 2..15 {
+                two[[y, x]] = true;
+                two[[y, x + 22]] = true;
+            }
+        }
+        for x in 15..24 {
+            two[[10, x]] = true;
+        }
+        let op = open_rect(&two, 2, 2);
+        assert!(!op[[10, 18]] && op[[10, 8]]);
+    }
+
+    #[test]
+    fn polygon_covers_square() {
+        let m = fill_polygon((10, 10), &[(2.0, 2.0), (2.0, 6.0), (6.0, 6.0), (6.0, 2.0)]);
+        assert_eq!(m.iter().filter(|&&v| v).count(), 25);
+    }
+
+    #[test]
+    fn gaussian_keeps_constant_and_mass() {
+        let img = Array2::from_elem((9, 11), 5.0f32);
+        let g = gaussian(&img, [1.5, 0.8]);
+        assert!(g.iter().all(|v| (v - 5.0).abs() < 1e-4));
+        let mut spike = Array2::<f32>::zeros((31, 31));
+        spike[[15, 15]] = 1.0;
+        let g = gaussian(&spike, [2.0, 2.0]);
+        assert!((g.sum() - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn box_mean_of_ones_is_one() {
+        let img = Array2::from_elem((6, 7), 1.0f32);
+        assert!(box_mean(&img, 5).iter().all(|v| (v - 1.0).abs() < 1e-6));
+    }
+}

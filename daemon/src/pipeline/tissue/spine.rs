@@ -1,0 +1,206 @@
+//! The vertebra on one slice: the landmark that places the psoas, the paraspinal muscles
+//! and the posterior closure of the abdominal wall.
+//!
+//! The vertebral body (or, at a disc, the disc) is the roundest dense object near the
+//! posterior midline: among the regions denser than muscle by a margin that have cortical
+//! bone on or next to them, the one with the largest inscribed disc close to the midline.
+//! Measuring the inscribed disc rather than the area keeps long thin ribs, and a contrast
+//! aorta (smaller, anterior), from winning. The excluded "vertebra region" adds the posterior
+//! elements and the spinal canal, whose contents fall inside the muscle window.
+
+use ndarray::Array2;
+
+use super::morphology::{
+    Mask, Spacing, close_disc, component_at, components, dilate_disc, edt, fill_holes,
+};
+use super::rays::{Star, star_region};
+
+/// How far (mm) the heavily smoothed vertebral body spreads beyond the bone: its core,
+/// eroded by this much, is what is certainly bone.
+const VB_BLUR_MARGIN_MM: f32 = 4.0;
+
+/// What the segmenter knows about the spine on this slice.
+pub(crate) struct Spine {
+    /// Centre `(y, x)` of the vertebral body (or disc), pixels.
+    pub centre: (f64, f64),
+    /// Radius of the largest disc inscribed in the vertebral body, pixels along y.
+    pub radius_px: f64,
+    /// The same radius in mm.
+    pub radius_mm: f64,
+    /// Vertebra, posterior elements and spinal canal: never muscle, never visceral fat.
+    pub region: Mask,
+}
+
+/// A candidate vertebral body: its score, inscribed-disc centre and radius, and its filled
+/// mask in a box whose top-left corner is `origin`.
+struct Candidate {
+    score: f64,
+    centre: (usize, usize),
+    r_mm: f64,
+    filled: Mask,
+    origin: (usize, usize),
+}
+
+/// Finds the vertebra. `smooth` is the lightly smoothed slice, `coarse` the more heavily
+/// smoothed one, `muscle_hu` the typical muscle HU of this scan (contrast shifts it).
+pub(crate) fn find_spine(
+    smooth: &Array2<f32>,
+    coarse: &Array2<f32>,
+    body: &Mask,
+    spacing: Spacing,
+    muscle_hu: f32,
+) -> Option<Spine> {
+    let (h, w) = body.dim();
+    let sp_y = spacing[0];
+    let sp_x = spacing[1];
+    let (mut n, mut sy, mut sx) = (0usize, 0f64, 0f64);
+    let (mut y0, mut y1, mut x0, mut x1) = (usize::MAX, 0, usize::MAX, 0);
+    for ((y, x), &b) in body.indexed_iter() {
+        if b {
+            n += 1;
+            sy += y as f64;
+            sx += x as f64;
+            y0 = y0.min(y);
+            y1 = y1.max(y);
+            x0 = x0.min(x);
+            x1 = x1.max(x);
+        }
+    }
+    if n == 0 {
+        return None;
+    }
+    let (cy, cx) = (sy / n as f64, sx / n as f64);
+    let (bh, bw) = ((y1 - y0) as f64, (x1 - x0) as f64);
+    // Bone, or a disc, is clearly denser than muscle once smoothed; a contrast scan moves
+    // muscle up, so the threshold follows it.
+    let threshold = (muscle_hu + 45.0).max(60.0);
+    let mut dense = Mask::from_elem((h, w), false);
+    ndarray::Zip::from(&mut dense)
+        .and(coarse)
+        .and(body)
+        .for_each(|d, &c, &b| *d = b && c > threshold);
+    let (lab, comps) = components(&dense, false);
+    let px_area = sp_y * sp_x;
+    let margin_px = (6.0 / sp_y.min(sp_x)).ceil() as usize + 1;
+    let mut best: Option<Candidate> = None;
+    for (k, c) in comps.iter().enumerate() {
+        if (c.area as f64) * px_area < 150.0 {
+            continue;
+        }
+        let id = k as u32 + 1;
+        // Work inside the component's box plus a margin.
+        let by0 = c.bbox[0].saturating_sub(margin_px);
+        let by1 = (c.bbox[1] + margin_px).min(h - 1);
+        let bx0 = c.bbox[2].saturating_sub(margin_px);
+        let bx1 = (c.bbox[3] + margin_px).min(w - 1);
+        let (hh, ww) = (by1 - by0 + 1, bx1 - bx0 + 1);
+        let comp = Mask::from_shape_fn((hh, ww), |(y, x)| lab[[y + by0, x + bx0]] == id);
+        let near = dilate_disc(&comp, 5.0, spacing);
+        let hard = near
+            .indexed_iter()
+            .filter(|&((y, x), &m)| {
+                m && body[[y + by0, x + bx0]] && smooth[[y + by0, x + bx0]] > 200.0
+            })
+            .count();
+        if (hard as f64) * px_area < 20.0 {
+            continue;
+        }
+        let filled = fill_holes(&comp);
+        let dist = edt(&filled, spacing, true);
+        let mut top: Option<(f32, (usize, usize))> = None;
+        for ((y, x), &d) in dist.indexed_iter() {
+            let (gy, gx) = ((y + by0) as f64, (x + bx0) as f64);
+            if (gx - cx).abs() >= 0.25 * bw || gy <= cy - 0.1 * bh || !d.is_finite() {
+                continue;
+            }
+            if top.is_none_or(|(b, _)| d > b) {
+                top = Some((d, (y, x)));
+            }
+        }
+        let Some((r_mm, (qy, qx))) = top else {
+            continue;
+        };
+        let r_mm = r_mm as f64;
+        if r_mm < 7.0 {
+            continue;
+        }
+        let score = r_mm - ((qx + bx0) as f64 - cx).abs() * sp_x;
+        if best.as_ref().is_none_or(|b| score > b.score) {
+            best = Some(Candidate {
+                score,
+                centre: (qy + by0, qx + bx0),
+                r_mm,
+                filled,
+                origin: (by0, bx0),
+            });
+        }
+    }
+    let Candidate {
+        centre: q,
+        r_mm,
+        filled,
+        origin,
+        ..
+    } = best?;
+    // The whole vertebra: hard bone 8-connected to the body found above.
+    let mut vb = Mask::from_elem((h, w), false);
+    for ((y, x), &f) in filled.indexed_iter() {
+        if f {
+            vb[[y + origin.0, x + origin.1]] = true;
+        }
+    }
+    // The smoothed dense region reaches a few mm past the cortex; its core is bone.
+    let core = edt(&vb, spacing, true).mapv(|d| d > VB_BLUR_MARGIN_MM);
+    let mut bone = Mask::from_elem((h, w), false);
+    ndarray::Zip::from(&mut bone)
+        .and(smooth)
+        .and(body)
+        .and(&core)
+        .for_each(|o, &s, &b, &c| *o = (b && s > 150.0) || c);
+    let vertebra = component_at(&bone, q);
+    let mut region = fill_holes(&close_disc(&vertebra, 3.0, spacing));
+    ndarray::Zip::from(&mut region)
+        .and(&core)
+        .for_each(|r, &c| *r = *r || c);
+    let radius_px = r_mm / sp_y;
+    let canal = find_canal(smooth, spacing, &dense, (q.0 as f64, q.1 as f64));
+    ndarray::Zip::from(&mut region)
+        .and(&canal)
+        .for_each(|r, &c| *r = *r || c);
+    Some(Spine {
+        centre: (q.0 as f64, q.1 as f64),
+        radius_px,
+        radius_mm: r_mm,
+        region,
+    })
+}
+
+/// The spinal canal: CSF and cord read as soft tissue, so they must be excluded explicitly.
+/// It is grown from just behind the vertebral body, stopped by the bony ring around it.
+fn find_canal(smooth: &Array2<f32>, spacing: Spacing, dense: &Mask, centre: (f64, f64)) -> Mask {
+    let (h, _) = smooth.dim();
+    let x = centre.1.round() as usize;
+    let mut y = centre.0 as usize;
+    // Walk back through the dense vertebral body to its posterior edge.
+    while y + 1 < h && dense[[y, x]] {
+        y += 1;
+    }
+    let seed = (y as f64 + 3.0 / spacing[0], centre.1);
+    let star = Star {
+        rays: 48,
+        typical_mm: 8.0,
+        rho: 3.0,
+        max_mm: 20.0,
+        lam: 0.3,
+        k_mm: 2.0,
+    };
+    star_region(smooth, seed, spacing, &star, |v, _| {
+        if v > 150.0 {
+            -4.0
+        } else if v < -30.0 {
+            -1.0
+        } else {
+            1.0
+        }
+    })
+}
