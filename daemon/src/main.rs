@@ -47,6 +47,36 @@ enum Command {
     Migrate,
     /// Print a commented example configuration.
     DefaultConfig,
+    /// One-shot pipeline on folders or files: no database, no quotas. Prints one result
+    /// per series found (and one error per unusable file).
+    Analyze {
+        /// Files or folders (searched recursively; mixed series are told apart).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print one JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Write outputs (results.json, CSVs, PNGs) to DIR/<series uid>/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write a synthetic abdominal CT series with known truth (truth.json).
+    Phantom {
+        /// Output folder.
+        out: PathBuf,
+        /// Anatomy seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of slices.
+        #[arg(long, default_value_t = 120)]
+        slices: usize,
+        /// Matrix size (rows = columns).
+        #[arg(long, default_value_t = 512)]
+        matrix: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage users directly in the database (bootstrap; admins can also use the console).
     #[command(subcommand)]
     User(UserCommand),
@@ -57,6 +87,15 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
+    /// Pipeline timings and peak memory: every series under PATH (default: the shared
+    /// pancreas case) and a 300-slice 512² phantom.
+    Pipeline {
+        /// Series to measure.
+        paths: Vec<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Quota reservations per second and p50/p99 latency: 1 client; 16 clients on 16
     /// users; 16 clients on one user (a hot balance row). On the database of
     /// --database-url (default: a fresh SQLite file in a temp dir).
@@ -197,6 +236,35 @@ async fn run(cli: Cli) -> Result<()> {
             with_store!(store, |s| demo(s, settings).await)
         }
         Command::Bench(cmd) => bench(&cli.global, cmd).await,
+        Command::Analyze { paths, json, out } => {
+            let settings = load_settings(&cli.global, &RunArgs::default())?;
+            analyze(&settings, paths, json, out).await
+        }
+        Command::Phantom {
+            out,
+            seed,
+            slices,
+            matrix,
+            json,
+        } => {
+            let (truth, written) = tokio::task::spawn_blocking(move || {
+                idoctor_daemon::analyze::write_phantom(&out, seed, slices, matrix)
+            })
+            .await?
+            .context("cannot write the phantom")?;
+            let summary = idoctor_daemon::analyze::phantom_summary(&truth, &written);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!(
+                    "wrote {} slices ({} bytes) and truth.json; L3 mid z {:.1} mm",
+                    written.files.len(),
+                    written.bytes,
+                    truth.l3.mid_z_mm
+                );
+            }
+            Ok(())
+        }
         Command::User(cmd) => {
             let settings = load_settings(&cli.global, &RunArgs::default())?;
             let store = open_store(&settings).await?;
@@ -219,8 +287,73 @@ async fn serve<S: Store>(
     Ok(())
 }
 
+fn pipeline_options(settings: &Settings) -> Result<idoctor_daemon::pipeline::PipelineOptions> {
+    let path = |p: &PathBuf| (!p.as_os_str().is_empty()).then(|| p.clone());
+    let models = idoctor_daemon::pipeline::Models::load(
+        path(&settings.pipeline.tissue_model).as_deref(),
+        path(&settings.pipeline.l3_model).as_deref(),
+    )
+    .context("cannot load the configured ONNX model")?;
+    Ok(idoctor_daemon::pipeline::PipelineOptions {
+        windows: settings.pipeline.windows,
+        models,
+        review_threshold: settings.pipeline.review_confidence,
+        ..Default::default()
+    })
+}
+
+async fn analyze(
+    settings: &Settings,
+    paths: Vec<PathBuf>,
+    json: bool,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    let opts = pipeline_options(settings)?;
+    let outcomes = tokio::task::spawn_blocking(move || {
+        idoctor_daemon::analyze::analyze(&paths, out.as_deref(), &opts)
+    })
+    .await?;
+    idoctor_daemon::analyze::write_report(&outcomes, json, std::io::stdout().lock())?;
+    let failed = outcomes.iter().filter(|o| o.is_error()).count();
+    if outcomes.is_empty() {
+        bail!("no DICOM files found under the given paths");
+    }
+    if failed == outcomes.len() {
+        bail!("no series could be analysed ({failed} errors)");
+    }
+    Ok(())
+}
+
 async fn bench(global: &GlobalArgs, cmd: BenchCommand) -> Result<()> {
     match cmd {
+        BenchCommand::Pipeline { paths, json } => {
+            let settings = load_settings(global, &RunArgs::default())?;
+            let opts = pipeline_options(&settings)?;
+            let paths = if paths.is_empty() {
+                vec![PathBuf::from("../shared/data/ct/pancreas-ct-cb-001/dicom")]
+            } else {
+                paths
+            };
+            let scratch = tempfile::tempdir().context("temp dir")?;
+            let dir = scratch.path().to_path_buf();
+            let cases = tokio::task::spawn_blocking(move || {
+                idoctor_daemon::analyze::bench(&paths, &dir, &opts)
+            })
+            .await?;
+            if json {
+                let list: Vec<_> = cases
+                    .iter()
+                    .map(|c| match c {
+                        Ok(c) => serde_json::to_value(c).unwrap_or_default(),
+                        Err(e) => serde_json::json!({ "error": e }),
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                print!("{}", idoctor_daemon::analyze::bench_table(&cases));
+            }
+            Ok(())
+        }
         BenchCommand::Quota { per_client, json } => {
             let scratch = tempfile::tempdir().context("temp dir")?;
             let mut settings = load_settings(global, &RunArgs::default())?;
