@@ -232,6 +232,26 @@ impl Default for PipelineSettings {
     }
 }
 
+impl PipelineSettings {
+    /// The pipeline options these settings describe, with any configured ONNX models
+    /// loaded (once, at start).
+    pub fn options(
+        &self,
+    ) -> Result<crate::pipeline::PipelineOptions, crate::pipeline::model::ModelError> {
+        let path = |p: &PathBuf| (!p.as_os_str().is_empty()).then(|| p.clone());
+        let models = crate::pipeline::Models::load(
+            path(&self.tissue_model).as_deref(),
+            path(&self.l3_model).as_deref(),
+        )?;
+        Ok(crate::pipeline::PipelineOptions {
+            windows: self.windows,
+            models,
+            review_threshold: self.review_confidence,
+            ..Default::default()
+        })
+    }
+}
+
 impl Default for LogSettings {
     fn default() -> Self {
         Self {

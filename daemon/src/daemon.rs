@@ -25,6 +25,9 @@ pub enum DaemonError {
     /// A listener could not be bound.
     #[error(transparent)]
     Listen(#[from] ListenerError),
+    /// A configured model could not be loaded.
+    #[error("cannot load the configured ONNX model: {0}")]
+    Model(#[from] crate::pipeline::model::ModelError),
     /// A data folder could not be created.
     #[error("cannot create {path}: {message}")]
     Folder {
@@ -84,7 +87,9 @@ pub fn build_state<S: Store>(
     let secret = auth::load_or_create_secret(&settings.auth.jwt_secret, &data_dir)?;
     let keys = Keys::new(&secret, settings.token_ttl())?;
     let paths = Paths::new(&data_dir, &settings.ingest.watch_root);
+    let pipeline = settings.pipeline.options()?;
     Ok(Arc::new(AppState {
+        pipeline,
         store,
         settings,
         keys,
@@ -112,6 +117,7 @@ pub async fn serve<S: Store>(
         ));
     }
     tasks.spawn(crate::ingest::run(state.clone()));
+    tasks.spawn(crate::jobs::run_workers(state.clone()));
     tracing::info!(
         listeners = ?described,
         database = state.store.backend().as_str(),

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use idoctor_daemon::config::{CliOverrides, DEFAULT_CONFIG, Settings};
 use idoctor_daemon::daemon::{self, AnyStore};
 use idoctor_daemon::store::Store;
-use idoctor_daemon::{accounts, auth, with_store};
+use idoctor_daemon::{accounts, with_store};
 use idoctor_protocol::{NewUser, Role};
 use std::io::Read;
 use std::path::PathBuf;
@@ -288,18 +288,10 @@ async fn serve<S: Store>(
 }
 
 fn pipeline_options(settings: &Settings) -> Result<idoctor_daemon::pipeline::PipelineOptions> {
-    let path = |p: &PathBuf| (!p.as_os_str().is_empty()).then(|| p.clone());
-    let models = idoctor_daemon::pipeline::Models::load(
-        path(&settings.pipeline.tissue_model).as_deref(),
-        path(&settings.pipeline.l3_model).as_deref(),
-    )
-    .context("cannot load the configured ONNX model")?;
-    Ok(idoctor_daemon::pipeline::PipelineOptions {
-        windows: settings.pipeline.windows,
-        models,
-        review_threshold: settings.pipeline.review_confidence,
-        ..Default::default()
-    })
+    settings
+        .pipeline
+        .options()
+        .context("cannot load the configured ONNX model")
 }
 
 async fn analyze(
@@ -402,30 +394,38 @@ async fn bench(global: &GlobalArgs, cmd: BenchCommand) -> Result<()> {
     }
 }
 
-/// Creates the demo users on first run (printing their passwords once), then serves.
-async fn demo<S: Store>(store: S, settings: Settings) -> Result<()> {
-    let paths = idoctor_daemon::paths::Paths::new(&settings.data_dir, &settings.ingest.watch_root);
-    let mut created = Vec::new();
-    for (username, role) in [("admin", Role::Admin), ("demo", Role::Operator)] {
-        if store.user_by_name(username).await?.is_some() {
-            continue;
-        }
-        let password = auth::generate_password();
-        accounts::create_user(
-            &store,
-            &paths,
-            NewUser {
-                username: username.into(),
-                password: password.clone(),
-                role,
-                plan: Some("free".into()),
-            },
-        )
-        .await
-        .with_context(|| format!("cannot create the {username} user"))?;
-        created.push((username, password));
+/// Creates the demo users on first run (printing their passwords once), drops a phantom
+/// series for the demo user when they have none, then serves.
+async fn demo<S: Store>(store: S, mut settings: Settings) -> Result<()> {
+    // A demo should finish in seconds: intake waits less (explicit settings still win).
+    let env_has = |k: &str| std::env::var_os(k).is_some();
+    if !env_has("IDOCTOR_INGEST__SERIES_QUIET_S") && settings.ingest.series_quiet_s > 2.0 {
+        settings.ingest.series_quiet_s = 2.0;
     }
+    if !env_has("IDOCTOR_INGEST__FILE_SETTLE_MS") && settings.ingest.file_settle_ms > 500 {
+        settings.ingest.file_settle_ms = 500;
+    }
+    let paths = idoctor_daemon::paths::Paths::new(&settings.data_dir, &settings.ingest.watch_root);
+    let created = idoctor_daemon::demo::ensure_users(&store, &paths).await?;
+    let demo_user = store
+        .user_by_name("demo")
+        .await?
+        .context("the demo user is missing")?;
+    let has_series = !store.list_series(Some(demo_user.id)).await?.is_empty();
     let watch = paths.watch_dir("demo");
+    let dropped = if has_series {
+        None
+    } else {
+        let staging = settings.data_dir.join("demo");
+        let watch = watch.clone();
+        let opts = idoctor_daemon::phantom::PhantomOptions::new(7, 125, 512);
+        let (truth, dir) = tokio::task::spawn_blocking(move || {
+            idoctor_daemon::demo::drop_phantom(&opts, &staging, &watch)
+        })
+        .await?
+        .context("cannot write the demo phantom")?;
+        Some((truth.l3.mid_z_mm, dir))
+    };
     let on_ready: daemon::OnReady = Box::new(move |listeners| {
         println!("iDoctor demo is running.");
         if created.is_empty() {
@@ -442,8 +442,16 @@ async fn demo<S: Store>(store: S, settings: Settings) -> Result<()> {
         for l in listeners {
             println!("  Listening on {l}");
         }
-        println!("  Drop DICOM series into {}", watch.display());
-        println!("  Connect a console:  idoctor login --username demo   then   idoctor");
+        if let Some((z, dir)) = &dropped {
+            println!(
+                "  A phantom CT series (true L3 mid z {z:.1} mm) was dropped into {}",
+                dir.display()
+            );
+        }
+        println!("  Drop more DICOM series into {}", watch.display());
+        println!(
+            "  Connect a console:  idoctor login --username demo   then   idoctor jobs   or   idoctor"
+        );
         println!("  Stop with Ctrl-C.");
     });
     serve(store, settings, Some(on_ready)).await

@@ -23,4 +23,6 @@ pub struct AppState<S: Store> {
     pub shutdown: CancellationToken,
     /// Wakes idle workers when a job becomes runnable.
     pub work_ready: Notify,
+    /// Pipeline options (HU windows, models loaded once).
+    pub pipeline: crate::pipeline::PipelineOptions,
 }

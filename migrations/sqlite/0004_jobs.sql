@@ -9,6 +9,9 @@ ALTER TABLE jobs ADD COLUMN mask_path TEXT;
 ALTER TABLE jobs ADD COLUMN mask_tissue TEXT;
 ALTER TABLE jobs ADD COLUMN detected_l3 TEXT;
 ALTER TABLE jobs ADD COLUMN mask_seq BIGINT NOT NULL DEFAULT 0;
+-- Slice positions and SOP Instance UIDs of the series (inferior first), recorded by the
+-- first run, so L3 corrections snap to a slice without decoding the series.
+ALTER TABLE jobs ADD COLUMN geometry TEXT;
 
 CREATE TABLE job_log (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,

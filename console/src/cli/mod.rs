@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod jobs;
 mod output;
 mod quota;
 mod series;
@@ -64,6 +65,18 @@ pub enum Command {
     /// My series.
     #[command(subcommand)]
     Series(SeriesCommand),
+    /// My jobs, newest first.
+    Jobs {
+        /// Only jobs in this state (queued, running, awaiting_review, done, failed, held, cancelled).
+        #[arg(long)]
+        state: Option<idoctor_protocol::JobState>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One job: show it, correct L3, continue, re-run, upload a mask, get results.
+    #[command(subcommand)]
+    Job(JobCommand),
     /// Administration (admins only).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -125,6 +138,88 @@ pub enum AdminCommand {
         /// How many.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `idoctor job …`
+#[derive(Subcommand, Debug)]
+pub enum JobCommand {
+    /// Show a job with its versions and current L3.
+    Show {
+        /// Job id.
+        id: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move L3 to the slice nearest Z (mm). While awaiting review this only records it
+    /// (then `continue`); on a finished job it makes a new, L3-corrected version.
+    SetL3 {
+        /// Job id.
+        id: i64,
+        /// Mid-slice z in mm (patient coordinates).
+        #[arg(long = "z-mm", allow_negative_numbers = true)]
+        z_mm: f64,
+    },
+    /// Continue a reviewed job: segment and measure at its L3.
+    Continue {
+        /// Job id.
+        id: i64,
+    },
+    /// Run the job again from the start (a new version).
+    Rerun {
+        /// Job id.
+        id: i64,
+    },
+    /// Cancel a queued, held or awaiting job.
+    Cancel {
+        /// Job id.
+        id: i64,
+    },
+    /// Replace the muscle or psoas mask of the L3 mid slice with a PNG (same size as the
+    /// slice, in the orientation of the overlay images; non-zero = inside) and re-measure.
+    UploadMask {
+        /// Job id.
+        id: i64,
+        /// muscle or psoas.
+        #[arg(long)]
+        tissue: idoctor_protocol::MaskTissue,
+        /// The PNG file.
+        #[arg(long)]
+        png: PathBuf,
+    },
+    /// A result version (the latest by default).
+    Results {
+        /// Job id.
+        id: i64,
+        /// Version number.
+        #[arg(long)]
+        version: Option<i64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every output file of a version into a folder.
+    Export {
+        /// Job id.
+        id: i64,
+        /// Destination folder (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+        /// Version number (latest by default).
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// The job's pipeline log.
+    Log {
+        /// Job id.
+        id: i64,
+        /// How many lines.
+        #[arg(long, default_value_t = 50)]
+        tail: u32,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -328,6 +423,8 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Quota { json } => quota::mine(ctx, json).await,
         Command::Usage(args) => quota::my_usage(ctx, args).await,
         Command::Series(SeriesCommand::List { json }) => series::list(ctx, json).await,
+        Command::Jobs { state, json } => jobs::list(ctx, state, json).await,
+        Command::Job(cmd) => jobs::run(ctx, cmd).await,
         Command::Admin(cmd) => admin::run(ctx, cmd).await,
     }
 }

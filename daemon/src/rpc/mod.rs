@@ -8,6 +8,7 @@
 //! which scopes every query by user.
 
 mod errors;
+mod jobs;
 mod quotas;
 mod series;
 mod transport;
@@ -148,10 +149,31 @@ impl<S: Store> RpcServer<S> {
             Request::Quarantine { username, limit } => {
                 series::quarantine(&self.state, username, limit).await
             }
-            other => Err(ApiError::new(
-                ErrorCode::Unavailable,
-                format!("{} is not available in this daemon version", other.name()),
-            )),
+            Request::ListJobs { state } => jobs::list(&self.state, caller, state).await,
+            Request::GetJob { job_id } => jobs::get(&self.state, caller, job_id).await,
+            Request::SetL3 { job_id, z_mm } => {
+                jobs::set_l3(&self.state, caller, job_id, z_mm).await
+            }
+            Request::Continue { job_id } => jobs::continue_job(&self.state, caller, job_id).await,
+            Request::Rerun { job_id } => jobs::rerun(&self.state, caller, job_id).await,
+            Request::Cancel { job_id } => jobs::cancel(&self.state, caller, job_id).await,
+            Request::UploadMask {
+                job_id,
+                tissue,
+                png,
+            } => jobs::upload_mask(&self.state, caller, job_id, tissue, png).await,
+            Request::Results { job_id, version } => {
+                jobs::results(&self.state, caller, job_id, version).await
+            }
+            Request::Image {
+                job_id,
+                version,
+                image,
+            } => jobs::image(&self.state, caller, job_id, version, image).await,
+            Request::Export { job_id, version } => {
+                jobs::export(&self.state, caller, job_id, version).await
+            }
+            Request::JobLog { job_id, tail } => jobs::log(&self.state, caller, job_id, tail).await,
         }
     }
 }

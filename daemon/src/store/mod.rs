@@ -14,6 +14,7 @@
 
 mod error;
 pub mod ingest;
+pub mod jobs;
 pub mod postgres;
 pub mod quota;
 pub mod rows;
@@ -22,6 +23,7 @@ mod users;
 
 pub use error::StoreError;
 pub use ingest::IngestStore;
+pub use jobs::JobStore;
 pub use postgres::PgStore;
 pub use quota::{Charge, QuotaStore, Refund, Reservation};
 pub use rows::*;
@@ -60,7 +62,9 @@ impl Backend {
 }
 
 /// Everything the daemon keeps in its database.
-pub trait Store: UserStore + QuotaStore + IngestStore + Clone + Send + Sync + 'static {
+pub trait Store:
+    UserStore + QuotaStore + IngestStore + JobStore + Clone + Send + Sync + 'static
+{
     /// Which backend this is.
     fn backend(&self) -> Backend;
 

@@ -33,6 +33,9 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    /// Row locking for the job claim: concurrent daemons skip rows another one holds.
+    pub(crate) const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
+
     /// Starts a transaction (row locks are taken by the statements themselves).
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
@@ -50,5 +53,6 @@ impl Store for PgStore {
 }
 
 super::ingest::impl_ingest_store!(PgStore);
+super::jobs::impl_job_store!(PgStore);
 super::users::impl_user_store!(PgStore);
 super::quota::impl_quota_store!(PgStore, sqlx::Postgres);

@@ -356,6 +356,69 @@ macro_rules! impl_quota_store {
                 row.ok_or($crate::store::StoreError::NotFound)
             }
 
+            /// Gives back the units of the consume row with `key`, at most once, inside the
+            /// caller's transaction.
+            pub(crate) async fn refund_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                key: &str,
+                actor_id: Option<i64>,
+                reason: &str,
+                now_ms: i64,
+            ) -> Result<$crate::store::quota::Refund, $crate::store::StoreError> {
+                use $crate::store::quota::Refund;
+                let consume: Option<(i64, String, i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "SELECT user_id, quota_type, amount, at_ms, job_id, series_id FROM usage_log \
+                     WHERE idempotency_key = $1 AND kind = 'consume'",
+                )
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let (user_id, quota_type, amount, consumed_at, job_id, series_id) =
+                    consume.ok_or($crate::store::StoreError::NotFound)?;
+                Self::rollover_in(&mut *conn, user_id, now_ms).await?;
+                let refund_key = format!("refund:{key}");
+                let mut sp = sqlx::Connection::begin(&mut *conn).await?;
+                let given: Option<(i64,)> = sqlx::query_as(
+                    "UPDATE user_quotas SET used = used - $3 WHERE user_id = $1 AND quota_type = $2 \
+                     AND used >= $3 AND period_start_ms <= $4 RETURNING used",
+                )
+                .bind(user_id)
+                .bind(&quota_type)
+                .bind(amount)
+                .bind(consumed_at)
+                .fetch_optional(&mut *sp)
+                .await?;
+                let returned = if given.is_some() { amount } else { 0 };
+                let inserted: Option<(i64,)> = sqlx::query_as(
+                    "INSERT INTO usage_log (at_ms, user_id, actor_id, quota_type, kind, amount, job_id, \
+                     series_id, idempotency_key, metadata) \
+                     VALUES ($1, $2, $3, $4, 'refund', $5, $6, $7, $8, $9) \
+                     ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+                )
+                .bind(now_ms)
+                .bind(user_id)
+                .bind(actor_id)
+                .bind(&quota_type)
+                .bind(-returned)
+                .bind(job_id)
+                .bind(series_id)
+                .bind(&refund_key)
+                .bind(sqlx::types::Json(serde_json::json!({
+                    "reason": reason,
+                    "refunds": key,
+                    "charged": amount,
+                    "returned": returned,
+                })))
+                .fetch_optional(&mut *sp)
+                .await?;
+                if inserted.is_none() {
+                    sp.rollback().await?;
+                    return Ok(Refund::AlreadyRefunded);
+                }
+                sp.commit().await?;
+                Ok(if returned > 0 { Refund::Refunded(returned) } else { Refund::NothingToReturn })
+            }
+
             /// Reserves inside the caller's transaction (see the module docs).
             ///
             /// The common case is two statements: the conditional `UPDATE` (which also
@@ -545,61 +608,10 @@ macro_rules! impl_quota_store {
                 reason: &str,
                 now_ms: i64,
             ) -> Result<$crate::store::quota::Refund, $crate::store::StoreError> {
-                use $crate::store::quota::Refund;
                 let mut tx = self.begin_write().await?;
-                let consume: Option<(i64, String, i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
-                    "SELECT user_id, quota_type, amount, at_ms, job_id, series_id FROM usage_log \
-                     WHERE idempotency_key = $1 AND kind = 'consume'",
-                )
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let (user_id, quota_type, amount, consumed_at, job_id, series_id) =
-                    consume.ok_or($crate::store::StoreError::NotFound)?;
-                Self::rollover_in(&mut *tx, user_id, now_ms).await?;
-                let refund_key = format!("refund:{key}");
-                let mut sp = sqlx::Connection::begin(&mut *tx).await?;
-                let given: Option<(i64,)> = sqlx::query_as(
-                    "UPDATE user_quotas SET used = used - $3 WHERE user_id = $1 AND quota_type = $2 \
-                     AND used >= $3 AND period_start_ms <= $4 RETURNING used",
-                )
-                .bind(user_id)
-                .bind(&quota_type)
-                .bind(amount)
-                .bind(consumed_at)
-                .fetch_optional(&mut *sp)
-                .await?;
-                let returned = if given.is_some() { amount } else { 0 };
-                let inserted: Option<(i64,)> = sqlx::query_as(
-                    "INSERT INTO usage_log (at_ms, user_id, actor_id, quota_type, kind, amount, job_id, \
-                     series_id, idempotency_key, metadata) \
-                     VALUES ($1, $2, $3, $4, 'refund', $5, $6, $7, $8, $9) \
-                     ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-                )
-                .bind(now_ms)
-                .bind(user_id)
-                .bind(actor_id)
-                .bind(&quota_type)
-                .bind(-returned)
-                .bind(job_id)
-                .bind(series_id)
-                .bind(&refund_key)
-                .bind(sqlx::types::Json(serde_json::json!({
-                    "reason": reason,
-                    "refunds": key,
-                    "charged": amount,
-                    "returned": returned,
-                })))
-                .fetch_optional(&mut *sp)
-                .await?;
-                if inserted.is_none() {
-                    sp.rollback().await?;
-                    tx.commit().await?;
-                    return Ok(Refund::AlreadyRefunded);
-                }
-                sp.commit().await?;
+                let outcome = Self::refund_in(&mut *tx, key, actor_id, reason, now_ms).await?;
                 tx.commit().await?;
-                Ok(if returned > 0 { Refund::Refunded(returned) } else { Refund::NothingToReturn })
+                Ok(outcome)
             }
 
             #[tracing::instrument(skip_all)]

@@ -50,6 +50,9 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// Row locking for the job claim: none needed, SQLite has one writer at a time.
+    pub(crate) const CLAIM_LOCK: &'static str = "";
+
     /// Starts a transaction that holds the write lock from its first statement.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
@@ -67,5 +70,6 @@ impl Store for SqliteStore {
 }
 
 super::ingest::impl_ingest_store!(SqliteStore);
+super::jobs::impl_job_store!(SqliteStore);
 super::users::impl_user_store!(SqliteStore);
 super::quota::impl_quota_store!(SqliteStore, sqlx::Sqlite);

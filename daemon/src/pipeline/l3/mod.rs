@@ -189,14 +189,30 @@ fn finish(vol: &Volume, c: count::Count, params: &L3Params) -> L3Finding {
 /// range exists, otherwise the mid slice ± 15 mm, clamped to the volume. Labelled levels
 /// from the detection move with it, so a sagittal drawing stays consistent.
 pub fn operator_l3(vol: &Volume, detected: Option<&L3Finding>, z_mm: f64) -> L3Finding {
-    if vol.slices() == 0 || vol.z_mm.len() != vol.slices() || !z_mm.is_finite() {
+    let n = vol.slices().min(vol.z_mm.len());
+    operator_l3_on(&vol.z_mm[..n], &vol.sop_uids, detected, z_mm)
+}
+
+/// [`operator_l3`] from the slice positions and SOP Instance UIDs alone (inferior
+/// first), so a correction can be placed without decoding the series.
+pub fn operator_l3_on(
+    z: &[f64],
+    sop_uids: &[String],
+    detected: Option<&L3Finding>,
+    z_mm: f64,
+) -> L3Finding {
+    if z.is_empty() || !z_mm.is_finite() {
         let mut f = count::not_found("no slice to place L3 on");
         f.method = "operator".into();
         return f;
     }
-    let k = vol.nearest_slice(z_mm);
-    let mid = vol.z_mm[k];
-    let (z_lo, z_hi) = (vol.z_mm[0], vol.z_mm[vol.slices() - 1]);
+    let k = z
+        .iter()
+        .enumerate()
+        .min_by(|a, b| (a.1 - z_mm).abs().total_cmp(&(b.1 - z_mm).abs()))
+        .map_or(0, |(k, _)| k);
+    let mid = z[k];
+    let (z_lo, z_hi) = (z[0], z[z.len() - 1]);
     let shift = detected.and_then(|d| Some((d.z_range_mm?, mid - d.mid_z_mm?)));
     let (range, evidence) = match (shift, detected) {
         (Some((r, delta)), Some(d)) => (
@@ -216,7 +232,7 @@ pub fn operator_l3(vol: &Volume, detected: Option<&L3Finding>, z_mm: f64) -> L3F
         mid_z_mm: Some(mid),
         z_range_mm: Some(range),
         mid_slice_index: Some(k as u32),
-        mid_slice_uid: vol.sop_uids.get(k).cloned(),
+        mid_slice_uid: sop_uids.get(k).cloned(),
         confidence: 1.0,
         low_confidence: false,
         method: "operator".into(),
