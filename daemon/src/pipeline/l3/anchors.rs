@@ -72,13 +72,15 @@ pub(crate) struct Rib {
     pub side: i8,
 }
 
-/// The top of S1: the z of the highest bin of the lowest substantial run of wide bins.
-pub(crate) fn sacrum_top(
+/// The sacroiliac run: the lowest substantial run of wide bins, as (bottom z, top z).
+/// Its top is the top of S1. A run with a rib head below it is not the pelvis (a
+/// shoulder girdle, or ribs fused to a thoracic vertebra on coarse slices).
+pub(crate) fn sacrum_run(
     grid: &Grid,
     vert: &Vertebrae,
-    lowest_rib: Option<f64>,
+    ribs: &[Rib],
     p: &AnchorParams,
-) -> Option<f64> {
+) -> Option<(f64, f64)> {
     let z = &grid.z_mm;
     let wide: Vec<usize> = (0..grid.len())
         .filter(|&b| vert.width_mm[b] > p.sacrum_width_mm)
@@ -93,18 +95,33 @@ pub(crate) fn sacrum_top(
         }
     }
     let step = grid.bin_step();
-    let (_, top) = runs
+    let (bottom, top) = runs
         .into_iter()
         .find(|&(a, t)| z[t] - z[a] + step >= p.sacrum_min_run_mm)?;
     if z[top] - z[0] > p.sacrum_search_mm {
         return None;
     }
-    // The sacrum lies well below every rib head.
-    if lowest_rib.is_some_and(|r| z[top] > r - 60.0) {
+    if ribs.iter().any(|r| r.head_z < z[bottom] - 10.0) {
         return None;
     }
-    Some(z[top])
+    Some((z[bottom], z[top]))
 }
+
+/// Rib candidates that are real ribs once the pelvis is known: none lies within
+/// `SACRUM_RIB_GAP_MM` above the top of S1 (an iliac wing touching the sacrum's ala
+/// looks like a rib to [`ribs`]; five lumbar vertebrae separate the real ones from S1).
+pub(crate) fn ribs_above_sacrum(ribs: Vec<Rib>, s1_top: Option<f64>) -> Vec<Rib> {
+    match s1_top {
+        Some(top) => ribs
+            .into_iter()
+            .filter(|r| r.head_z > top + SACRUM_RIB_GAP_MM)
+            .collect(),
+        None => ribs,
+    }
+}
+
+/// Smallest distance from the top of S1 to a rib head, mm.
+const SACRUM_RIB_GAP_MM: f64 = 80.0;
 
 /// Every rib whose head meets the spine.
 pub(crate) fn ribs(
