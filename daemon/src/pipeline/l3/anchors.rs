@@ -86,18 +86,20 @@ pub(crate) fn sacrum_run(
         .filter(|&b| vert.width_mm[b] > p.sacrum_width_mm)
         .collect();
     // Runs of wide bins, bridging gaps of up to 12 mm (a joint line, noise, partial
-    // volume across a thick slice).
+    // volume across a thick slice) or one missing bin on thick slices.
+    let gap = 12.0f64.max(2.0 * grid.bin_step()) + 1e-6;
     let mut runs: Vec<(usize, usize)> = Vec::new();
     for &b in &wide {
         match runs.last_mut() {
-            Some(run) if z[b] - z[run.1] <= 12.0 + 1e-6 => run.1 = b,
+            Some(run) if z[b] - z[run.1] <= gap => run.1 = b,
             _ => runs.push((b, b)),
         }
     }
     let step = grid.bin_step();
+    let min_run = p.sacrum_min_run_mm.min(2.0 * step);
     let (bottom, top) = runs
         .into_iter()
-        .find(|&(a, t)| z[t] - z[a] + step >= p.sacrum_min_run_mm)?;
+        .find(|&(a, t)| z[t] - z[a] + step >= min_run - 1e-6)?;
     if z[top] - z[0] > p.sacrum_search_mm {
         return None;
     }
@@ -129,11 +131,11 @@ pub(crate) fn ribs(
     body: &Body,
     track: &Track,
     vert: &Vertebrae,
+    rib_hu: i16,
     p: &AnchorParams,
 ) -> Vec<Rib> {
     let f = vert.frame;
     let n = grid.len();
-    let rib_hu = (2 * i32::from(vert.bone_hu)).clamp(250, 400) as i16;
     let mut wing = Array3::from_elem((n, f.h, f.w), false);
     let mut cand = Array3::from_elem((n, f.h, f.w), false);
     for b in 0..n {
