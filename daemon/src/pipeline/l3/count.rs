@@ -234,11 +234,11 @@ pub(crate) fn count(inp: &CountInput<'_>) -> Count {
     // Vertebral heights: L3 and L4 are the tallest lumbar bodies. A short L5 next to
     // them is the mark of a false disc inside L5.
     let h = |label: usize| spacing(r + label as isize);
-    if let (Some(l5), Some(l4), Some(l3)) = (h(0), h(1), h(2)) {
-        if l5 < 0.75 * l4.max(l3) {
-            confidence *= 0.7;
-            notes.push("L5 is much shorter than L4 and L3 (possible false disc)".into());
-        }
+    if let (Some(l5), Some(l4), Some(l3)) = (h(0), h(1), h(2))
+        && l5 < 0.75 * l4.max(l3)
+    {
+        confidence *= 0.7;
+        notes.push("L5 is much shorter than L4 and L3 (possible false disc)".into());
     }
     let lumbar: Vec<f64> = (0..5).filter_map(h).collect();
     if lumbar.len() >= 3 {
