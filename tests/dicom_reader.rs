@@ -771,3 +771,88 @@ fn jpeg_baseline_decodes_close_to_its_8_bit_source() {
     assert!(mean > 0.0, "lossy coding leaves some error");
     assert!(decoded.iter().all(|&v| (0..=255).contains(&v)));
 }
+
+/// Copies of real pancreas slices with their orientation and positions rewritten.
+fn reoriented(dir: &Path, iop: [f64; 6], position: impl Fn(usize) -> [f64; 3]) -> Vec<PathBuf> {
+    files_in(&pancreas_dir())[40..46]
+        .iter()
+        .enumerate()
+        .map(|(k, f)| {
+            let mut obj = open_file(f).unwrap();
+            obj.put(DataElement::new(
+                tags::IMAGE_ORIENTATION_PATIENT,
+                VR::DS,
+                PrimitiveValue::from(iop.map(|v| format!("{v:.6}")).join("\\")),
+            ));
+            obj.put(DataElement::new(
+                tags::IMAGE_POSITION_PATIENT,
+                VR::DS,
+                PrimitiveValue::from(position(k).map(|v| format!("{v:.4}")).join("\\")),
+            ));
+            write(&obj, dir, &format!("s{k}"))
+        })
+        .collect()
+}
+
+#[test]
+fn sagittal_series_is_refused_and_gantry_tilt_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sag_dir = tmp.path().join("sag");
+    fs::create_dir(&sag_dir).unwrap();
+    let sagittal = reoriented(&sag_dir, [0.0, 1.0, 0.0, 0.0, 0.0, -1.0], |k| {
+        [3.0 * k as f64, 0.0, 0.0]
+    });
+    let e = load_series(&sagittal).unwrap_err();
+    assert_eq!(e.code(), "non_axial");
+    assert!(e.to_string().contains("sagittal"), "{e}");
+
+    // A 15° gantry tilt: the table moves along z while the slice normal is tipped.
+    let tilt_dir = tmp.path().join("tilt");
+    fs::create_dir(&tilt_dir).unwrap();
+    let t = 15f64.to_radians();
+    let tilted = reoriented(&tilt_dir, [1.0, 0.0, 0.0, 0.0, t.cos(), t.sin()], |k| {
+        [-275.0, -178.1, 200.0 + 3.0 * k as f64]
+    });
+    let v = load_series(&tilted).unwrap();
+    assert_eq!(v.slices(), 6);
+    assert!(
+        v.warnings
+            .iter()
+            .any(|w| w.contains("gantry tilt") && w.contains("15.0°")),
+        "{:?}",
+        v.warnings
+    );
+    assert!(
+        (v.slice_spacing - 3.0 * t.cos()).abs() < 1e-3,
+        "{}",
+        v.slice_spacing
+    );
+
+    // Extreme: a 45° oblique stack is not treated as axial.
+    let steep_dir = tmp.path().join("steep");
+    fs::create_dir(&steep_dir).unwrap();
+    let t = 45f64.to_radians();
+    let steep = reoriented(&steep_dir, [1.0, 0.0, 0.0, 0.0, t.cos(), t.sin()], |k| {
+        [-275.0, -178.1, 200.0 + 3.0 * k as f64]
+    });
+    let e = load_series(&steep).unwrap_err();
+    assert!(matches!(e.code(), "non_axial" | "gantry_tilt"), "{e}");
+}
+
+#[test]
+fn missing_and_repeated_slices_are_reported_where_they_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files = files_in(&pancreas_dir());
+    // Files run superior → inferior: 1-075.dcm lies at z = 484.91 − 3 × 74 = 262.91 mm.
+    let gone = files.remove(74);
+    assert!(gone.ends_with("1-075.dcm"));
+    let copy = tmp.path().join("again");
+    fs::copy(&files[10], &copy).unwrap();
+    files.push(copy);
+    let v = load_series(&files).unwrap();
+    assert_eq!(v.slices(), 133);
+    let text = v.warnings.join("\n");
+    assert!(text.contains("missing slice(s): a 6.00 mm step"), "{text}");
+    assert!(text.contains("between z = 259.91 and z = 265.91"), "{text}");
+    assert!(text.contains("1 file(s) repeat an instance"), "{text}");
+}

@@ -3,6 +3,7 @@
 //!
 //! `dicom` and `pipeline` are pure: they never see the database or the RPC layer.
 
+pub mod analyze;
 pub mod dicom;
 pub mod phantom;
 pub mod pipeline;

@@ -59,10 +59,10 @@ pub fn load_series_with(files: &[PathBuf], opts: &LoadOptions) -> Result<Volume,
     assemble(&instances, opts)
 }
 
-/// Read the headers of `files` in parallel. Fails on the first file (in input order)
-/// that cannot be read.
+/// Read the headers of `files` in parallel. Fails with the error of the first file (in
+/// input order) that cannot be read, so the same input always gives the same error.
 pub fn read_headers(files: &[PathBuf]) -> Result<Vec<Instance>, DicomError> {
-    files
+    let results: Vec<Result<Instance, DicomError>> = files
         .par_iter()
         .map(|path| {
             read_header(path).map(|header| Instance {
@@ -70,7 +70,8 @@ pub fn read_headers(files: &[PathBuf]) -> Result<Vec<Instance>, DicomError> {
                 header,
             })
         })
-        .collect()
+        .collect();
+    results.into_iter().collect()
 }
 
 /// Build the volume from instances whose headers are already read (as

@@ -9,7 +9,7 @@
 //! components, new UIDs), `reader` (file start and lazy token walk), [`header`]
 //! (`InstanceHeader`), [`decode`] (pixels → HU), [`geometry`] (normal, sorting, gaps,
 //! tilt, flips), [`meta`] (height, sex, age), [`assemble`] (the volume), [`discover`]
-//! (files → series). Everything here is pure and synchronous: callers run it on a
+//! (files → series), [`write`] (Secondary Capture and SEG for the outbox). Everything here is pure and synchronous: callers run it on a
 //! blocking pool.
 
 pub mod assemble;
@@ -22,6 +22,7 @@ pub mod meta;
 mod reader;
 pub mod uid;
 pub mod volume;
+pub mod write;
 
 pub use assemble::{
     CanonicalSlice, Instance, LoadOptions, assemble, load_series, load_series_with, load_slice,
@@ -34,3 +35,7 @@ pub use header::{InstanceHeader, read_header};
 pub use reader::PixelDataLocation;
 pub use uid::{new_uid, sanitize_uid};
 pub use volume::{SeriesMeta, Volume};
+pub use write::{
+    LabelSlice, OutputSeries, RgbImage, SourceSeries, WriteError, secondary_capture, segmentation,
+    write_atomically,
+};

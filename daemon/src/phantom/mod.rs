@@ -38,7 +38,7 @@ mod rng;
 mod structures;
 mod write;
 
-use idoctor_protocol::TissueSet;
+use idoctor_protocol::{L3Finding, L3Status, TissueSet, VertebraLevel};
 use ndarray::{Array3, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -204,6 +204,34 @@ pub struct Truth {
     pub slices: Vec<SliceAreas>,
 }
 
+impl Truth {
+    /// The truth L3 as a finding on `vol` (this phantom's volume, or the same series read
+    /// back from its files): method `truth`, confidence 1, the vertebrae as evidence.
+    pub fn finding_for(&self, vol: &Volume) -> L3Finding {
+        let k = vol.nearest_slice(self.l3.mid_z_mm);
+        L3Finding {
+            status: L3Status::Found,
+            mid_z_mm: vol.z_mm.get(k).copied(),
+            z_range_mm: Some(self.l3.z_range_mm),
+            mid_slice_index: Some(k as u32),
+            mid_slice_uid: vol.sop_uids.get(k).cloned(),
+            confidence: 1.0,
+            low_confidence: false,
+            method: "truth".into(),
+            anchors: vec!["S1".into(), "T12".into()],
+            reason: None,
+            evidence: self
+                .vertebrae
+                .iter()
+                .map(|l| VertebraLevel {
+                    label: l.label.clone(),
+                    z_range_mm: l.z_range_mm,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A generated phantom.
 #[derive(Debug, Clone)]
 pub struct Phantom {
@@ -216,6 +244,12 @@ pub struct Phantom {
 }
 
 impl Phantom {
+    /// The truth L3 as a finding (method `truth`, confidence 1), so metrics and outputs
+    /// can be exercised against a known L3 range.
+    pub fn truth_finding(&self) -> L3Finding {
+        self.truth.finding_for(&self.volume)
+    }
+
     /// The truth label map of slice `k`.
     pub fn labels_of(&self, k: usize) -> ndarray::ArrayView2<'_, u8> {
         self.labels.index_axis(Axis(0), k)

@@ -645,7 +645,17 @@ fn spine(anat: &Anatomy, zeta: f64, canvas: &mut Canvas, c: [f64; 2], slope: f64
 fn pelvis(anat: &Anatomy, zeta: f64, canvas: &mut Canvas, vc0: f64) {
     let (uc, cv, ra, rb) = anat.ilium;
     let crest = anat.crest;
-    let crest_at = move |psi: f64| crest - 30.0 * ((psi - 0.6) / 1.2).powi(2);
+    // Highest posterolaterally (ψ ≈ 0.6); the posterior ilium by the sacroiliac joint
+    // tops out near S1 and the anterior spine lower still, so the wing never meets the
+    // L5 transverse processes.
+    let crest_at = move |psi: f64| {
+        let (d, k) = if psi > 0.6 {
+            ((psi - 0.6) / 1.15, 45.0)
+        } else {
+            ((0.6 - psi) / 1.2, 30.0)
+        };
+        crest - k * d * d
+    };
     let (psi_ant, psi_post) = (-1.05, 1.75);
     for side in [1.0, -1.0] {
         let cc = [side * uc, vc0 + cv];

@@ -387,6 +387,29 @@ mod tests {
     }
 
     #[test]
+    fn the_series_reader_rebuilds_the_volume_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = PhantomOptions::new(12, 24, 80);
+        opts.write_sex = false;
+        let p = generate(&opts);
+        let w = write_series(&p, dir.path()).unwrap();
+        // Hand the files over in name order (superior first): the reader must sort.
+        let v = crate::dicom::load_series(&w.files).unwrap();
+        assert_eq!(v.hu, p.volume.hu);
+        assert_eq!(v.sop_uids, p.volume.sop_uids);
+        for (a, b) in v.z_mm.iter().zip(&p.volume.z_mm) {
+            assert!((a - b).abs() < 1e-6);
+        }
+        assert!((v.pixel_spacing[0] - p.volume.pixel_spacing[0]).abs() < 1e-9);
+        assert!((v.slice_spacing - p.volume.slice_spacing).abs() < 1e-6);
+        assert!(!v.flipped_rows && !v.flipped_cols);
+        assert_eq!(v.meta.series_uid, p.volume.meta.series_uid);
+        assert_eq!(v.meta.height_m, p.volume.meta.height_m);
+        assert_eq!(v.meta.sex, None);
+        assert_eq!(v.meta.age_years, p.volume.meta.age_years);
+    }
+
+    #[test]
     fn uids_are_valid_and_stable() {
         let u = uid(42, UID_SOP, 7);
         assert_eq!(u, uid(42, UID_SOP, 7));

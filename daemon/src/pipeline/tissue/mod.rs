@@ -33,7 +33,7 @@ use ndarray::{Array2, ArrayView2, s};
 use crate::pipeline::labels::{
     ABDOMINAL_WALL, BACKGROUND, HuWindows, IMAT, PARASPINAL, PSOAS_LEFT, PSOAS_RIGHT, SAT, VAT,
 };
-use morphology::{Mask, Spacing, dilate3, erode_cross, gaussian, median};
+use morphology::{Mask, Spacing, components, dilate3, edt, erode_cross, gaussian, median};
 use rays::DepthFan;
 
 /// Smoothing (Gaussian sigma, mm) of the image the contours are found on.
@@ -55,6 +55,9 @@ const PARASPINAL_REF_HALF_WIDTH_MM: f64 = 60.0;
 const PARASPINAL_REF_MIN_MM2: f64 = 200.0;
 /// HU below which a pixel is air; fat-window pixels touching it are partial volume.
 const AIR_HU: i16 = -400;
+/// Fat deeper than this (mm from its nearest non-fat pixel) inside the wall band is a pocket,
+/// not an intermuscular plane.
+const THICK_FAT_MM: f32 = 3.0;
 /// The paraspinal sector: rays around the posterior midline whose wall is at least this
 /// thick (mm) and at least `PARASPINAL_THICK_FACTOR` times the median wall.
 const PARASPINAL_THICK_MM: f64 = 20.0;
@@ -202,6 +205,7 @@ fn segment_crop(
         .for_each(|r, &g, &sm, &o, &b| {
             *r = ((*r) || (g && sm >= mwin.0 && sm <= mwin.1 && o)) && !b
         });
+    let cavity = release_fat_pockets(&mut ring, cavity, &smooth, &outer_sat, mwin.0, spacing);
 
     for ((y, x), l) in out.indexed_iter_mut() {
         let p = (y, x);
@@ -241,6 +245,51 @@ fn segment_crop(
         }
     }
     out
+}
+
+/// Intermuscular fat is thin: planes between muscle layers, streaks and marbling. A thick
+/// pocket of fat inside the wall band that opens onto the cavity is cavity fat the band's
+/// contour swept in (typically between the erector spinae and the posterior wall), so it
+/// is handed back to the cavity. Returns the enlarged cavity.
+fn release_fat_pockets(
+    ring: &mut Mask,
+    mut cavity: Mask,
+    smooth: &Array2<f32>,
+    outer_sat: &Mask,
+    muscle_min: f32,
+    spacing: Spacing,
+) -> Mask {
+    let (h, w) = ring.dim();
+    let fat = Array2::from_shape_fn((h, w), |p| {
+        ring[p] && outer_sat[p] && smooth[p] < muscle_min
+    });
+    let depth = edt(&fat, spacing, true);
+    let (lab, comps) = components(&fat, false);
+    let mut thick = vec![false; comps.len()];
+    let mut opens = vec![false; comps.len()];
+    for ((y, x), &l) in lab.indexed_iter() {
+        if l == 0 {
+            continue;
+        }
+        let k = l as usize - 1;
+        thick[k] |= depth[[y, x]] > THICK_FAT_MM;
+        let touches = [
+            (y.wrapping_sub(1), x),
+            (y + 1, x),
+            (y, x.wrapping_sub(1)),
+            (y, x + 1),
+        ]
+        .iter()
+        .any(|&(yy, xx)| yy < h && xx < w && cavity[[yy, xx]]);
+        opens[k] |= touches;
+    }
+    for ((p, &l), r) in lab.indexed_iter().zip(ring.iter_mut()) {
+        if l != 0 && thick[l as usize - 1] && opens[l as usize - 1] {
+            *r = false;
+            cavity[p] = true;
+        }
+    }
+    cavity
 }
 
 /// Median smoothed HU of the muscle behind the vertebral body: a more faithful "muscle HU"

@@ -15,6 +15,10 @@ use super::morphology::{
 };
 use super::rays::{Star, star_region};
 
+/// How far (mm) the heavily smoothed vertebral body spreads beyond the bone: its core,
+/// eroded by this much, is what is certainly bone.
+const VB_BLUR_MARGIN_MM: f32 = 4.0;
+
 /// What the segmenter knows about the spine on this slice.
 pub(crate) struct Spine {
     /// Centre `(y, x)` of the vertebral body (or disc), pixels.
@@ -145,17 +149,19 @@ pub(crate) fn find_spine(
             vb[[y + origin.0, x + origin.1]] = true;
         }
     }
+    // The smoothed dense region reaches a few mm past the cortex; its core is bone.
+    let core = edt(&vb, spacing, true).mapv(|d| d > VB_BLUR_MARGIN_MM);
     let mut bone = Mask::from_elem((h, w), false);
     ndarray::Zip::from(&mut bone)
         .and(smooth)
         .and(body)
-        .and(&vb)
-        .for_each(|o, &s, &b, &v| *o = (b && s > 150.0) || v);
+        .and(&core)
+        .for_each(|o, &s, &b, &c| *o = (b && s > 150.0) || c);
     let vertebra = component_at(&bone, q);
     let mut region = fill_holes(&close_disc(&vertebra, 3.0, spacing));
     ndarray::Zip::from(&mut region)
-        .and(&vb)
-        .for_each(|r, &v| *r = *r || v);
+        .and(&core)
+        .for_each(|r, &c| *r = *r || c);
     let radius_px = r_mm / sp_y;
     let canal = find_canal(smooth, spacing, &dense, (q.0 as f64, q.1 as f64));
     ndarray::Zip::from(&mut region)
