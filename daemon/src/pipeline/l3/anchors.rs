@@ -2,10 +2,12 @@
 //! lowest rib-bearing vertebra (T12).
 //!
 //! **S1.** At the sacroiliac joints the sacrum and the iliac wings form one bony
-//! component wider than about 150 mm, while every lumbar level, transverse processes
-//! included, stays under ~90 mm. The top of the lowest such run of wide bins is the top
-//! of S1. Wide bone higher up (shoulder girdle, a ring of ribs fused on a thoracic
-//! slice) is ruled out by looking only at the caudal end and below any rib head.
+//! component (counting bone across a joint-sized gap) wider than about 150 mm, while
+//! every lumbar level, transverse processes included, stays under ~90 mm. The top of the
+//! lowest run of such wide bins is the top of S1. Wide bone higher up (shoulder girdle,
+//! ribs fused to a thoracic vertebra on coarse slices) is ruled out because a rib head
+//! lies below it; the sacrum is searched first, and rib candidates within 80 mm above it
+//! (iliac wings touching the alae look like ribs) are then discarded.
 //!
 //! **T12.** The last rib's head articulates with the side of T12's body, then the rib
 //! runs out sideways and down, its tip reaching the level of L2 or L3 far laterally. So
