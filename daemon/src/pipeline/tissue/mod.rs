@@ -58,10 +58,12 @@ const AIR_HU: i16 = -400;
 /// Fat deeper than this (mm from its nearest non-fat pixel) inside the wall band is a pocket,
 /// not an intermuscular plane.
 const THICK_FAT_MM: f32 = 3.0;
-/// The paraspinal sector: rays around the posterior midline whose wall is at least this
-/// thick (mm) and at least `PARASPINAL_THICK_FACTOR` times the median wall.
+/// The paraspinal sector exists when the thickest posterior wall is at least this thick
+/// (mm) and `PARASPINAL_THICK_FACTOR` times the lateral wall; it spans the rays thicker than
+/// the lateral wall by `PARASPINAL_EDGE` of the difference.
 const PARASPINAL_THICK_MM: f64 = 20.0;
-const PARASPINAL_THICK_FACTOR: f64 = 2.0;
+const PARASPINAL_THICK_FACTOR: f64 = 1.5;
+const PARASPINAL_EDGE: f64 = 0.25;
 /// Half-width (degrees) of the widest paraspinal sector.
 const PARASPINAL_MAX_HALF_DEG: f64 = 80.0;
 /// Largest run of thin rays (degrees) the sector may span.
@@ -221,8 +223,24 @@ fn segment_crop(
 
     let mut visceral = Array2::from_shape_fn((h, w), |p| cavity[p] && !bone_region[p]);
     if let Some(sp) = &spine {
-        let (left, right) = psoas::find_psoas(&smooth, spacing, sp, muscle_hu, &cavity, mwin);
-        for (mask, label) in [(left, PSOAS_LEFT), (right, PSOAS_RIGHT)] {
+        // Psoas first (the wall band stops it), then the quadratus lumborum outside both.
+        let (left, right) =
+            psoas::find_psoas(&smooth, spacing, sp, muscle_hu, &cavity, &ring, mwin);
+        let mut blocked = ring.clone();
+        for mask in [&left, &right].into_iter().flatten() {
+            ndarray::Zip::from(&mut blocked)
+                .and(mask)
+                .for_each(|b, &m| *b = *b || m);
+        }
+        let (ql_left, ql_right) = psoas::find_quadratus(
+            &smooth, spacing, sp, muscle_hu, &cavity, &ring, &blocked, mwin,
+        );
+        for (mask, label) in [
+            (left, PSOAS_LEFT),
+            (right, PSOAS_RIGHT),
+            (ql_left, PARASPINAL),
+            (ql_right, PARASPINAL),
+        ] {
             let Some(mask) = mask else { continue };
             for ((p, l), &m) in out.indexed_iter_mut().zip(mask.iter()) {
                 if m && cavity[p] {
@@ -335,9 +353,6 @@ fn label_paraspinal(
         .zip(&fan.fan.mm)
         .map(|(&t, &m)| t as f64 * m)
         .collect();
-    let mut sorted: Vec<f32> = mm.iter().map(|&v| v as f32).collect();
-    let med = median(&mut sorted).map_or(0.0, f64::from);
-    let thr = PARASPINAL_THICK_MM.max(PARASPINAL_THICK_FACTOR * med);
     // Thickness smoothed over five rays so one thin ray does not split the sector.
     let smooth_t = |i: usize| -> f64 {
         let mut win: Vec<f32> = (-2isize..=2)
@@ -359,6 +374,21 @@ fn label_paraspinal(
             (da.0 * dy + da.1 * dx).total_cmp(&(db.0 * dy + db.1 * dx))
         })
         .unwrap_or(0);
+    // The lateral wall's thickness (rays within 30° of left and right) against the thickest
+    // posterior ray: the sector is where the wall is well above the lateral thickness.
+    let mut lateral: Vec<f32> = (0..n)
+        .filter(|&i| fan.fan.dir(i).1.abs() > 0.87)
+        .map(|i| smooth_t(i) as f32)
+        .collect();
+    let t_lat = median(&mut lateral).map_or(0.0, f64::from);
+    let half40 = (40.0 / 360.0 * n as f64) as usize;
+    let t_post = (0..=2 * half40)
+        .map(|d| smooth_t((i0 + n + d - half40) % n))
+        .fold(0.0, f64::max);
+    if t_post < PARASPINAL_THICK_MM || t_post < PARASPINAL_THICK_FACTOR * t_lat {
+        return;
+    }
+    let thr = t_lat + PARASPINAL_EDGE * (t_post - t_lat);
     // Walk out from the midline ray on each side, through gaps of up to
     // `PARASPINAL_GAP_DEG` (the spinous process makes one on the midline itself), and keep
     // the farthest thick ray.
