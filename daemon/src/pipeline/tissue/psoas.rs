@@ -76,12 +76,12 @@ pub(crate) fn find_quadratus(
     cavity: &Mask,
     ring: &Mask,
     blocked: &Mask,
+    frac: &Array2<f32>,
     window: (f32, f32),
 ) -> (Option<Mask>, Option<Mask>) {
     let (h, w) = smooth.dim();
     let (vy, vx) = spine.centre;
     let r = spine.radius_px;
-    let frac = muscle_fraction(smooth, spacing, spine, muscle_hu, cavity, window);
     let to_ring = edt(&ring.mapv(|m| !m), spacing, false);
     let grow = |side: f64| -> Option<Mask> {
         let mut best: Option<(f32, (usize, usize))> = None;
@@ -129,7 +129,7 @@ pub(crate) fn find_quadratus(
 
 /// Fraction of psoas-like pixels (soft tissue near this scan's muscle HU, in the cavity,
 /// not bone) in a small box around each pixel.
-fn muscle_fraction(
+pub(crate) fn muscle_fraction(
     smooth: &Array2<f32>,
     spacing: Spacing,
     spine: &Spine,
@@ -149,19 +149,22 @@ fn muscle_fraction(
 
 /// The two psoas regions `(patient left, patient right)`; `None` where no seed was found.
 /// `blocked` (the wall band) stops their growth like bone.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the distinct images and masks of one slice"
+)]
 pub(crate) fn find_psoas(
     smooth: &Array2<f32>,
     spacing: Spacing,
     spine: &Spine,
     muscle_hu: f32,
-    cavity: &Mask,
     blocked: &Mask,
+    frac: &Array2<f32>,
     window: (f32, f32),
 ) -> (Option<Mask>, Option<Mask>) {
     let (h, w) = smooth.dim();
     let (vy, vx) = spine.centre;
     let r = spine.radius_px;
-    let frac = muscle_fraction(smooth, spacing, spine, muscle_hu, cavity, window);
     let outside = spine.region.mapv(|m| !m);
     let dist = edt(&outside, spacing, false);
     let grow = |side: f64| -> Option<Mask> {
