@@ -11,7 +11,7 @@
 
 use ndarray::Array2;
 
-use super::morphology::{Mask, Spacing, box_mean, edt};
+use super::morphology::{Mask, Spacing, Window, box_mean, distance_to_within};
 use super::rays::{Star, star_region};
 use super::spine::Spine;
 
@@ -26,6 +26,9 @@ const SEED_MAX_MM: f32 = 15.0;
 const SEED_DISTANCE_COST: f32 = 0.02;
 /// A seed needs at least this score.
 const SEED_MIN_SCORE: f32 = 0.6;
+/// Half-size (mm, beyond the body's radius) of the vertebra with its processes, for the
+/// window in which distances to it are measured.
+const VERTEBRA_HALF_MM: f64 = 60.0;
 /// The psoas may not reach further forward than this many vertebral radii before the centre.
 const FRONT_LIMIT: f64 = 1.0;
 /// Gains of the star region, per mm.
@@ -82,7 +85,13 @@ pub(crate) fn find_quadratus(
     let (h, w) = smooth.dim();
     let (vy, vx) = spine.centre;
     let r = spine.radius_px;
-    let to_ring = edt(&ring.mapv(|m| !m), spacing, false);
+    // Distances to the band matter only around the seed area.
+    let margin = 2.0 * QL_NEAR_WALL_MM as f64;
+    let y_mid = vy + 0.5 * (QL_BACK.0 + QL_BACK.1) * r;
+    let half_y = 0.5 * (QL_BACK.1 - QL_BACK.0) * r * spacing[0] + margin;
+    let half_x = QL_LATERAL.1 * r * spacing[0] + margin;
+    let seed_area = Window::around((y_mid, vx), [half_y, half_x], spacing, (h, w));
+    let to_ring = distance_to_within(ring, seed_area, spacing);
     let grow = |side: f64| -> Option<Mask> {
         let mut best: Option<(f32, (usize, usize))> = None;
         for ((y, x), &f) in frac.indexed_iter() {
@@ -165,8 +174,10 @@ pub(crate) fn find_psoas(
     let (h, w) = smooth.dim();
     let (vy, vx) = spine.centre;
     let r = spine.radius_px;
-    let outside = spine.region.mapv(|m| !m);
-    let dist = edt(&outside, spacing, false);
+    // Distances to the vertebra matter only within the seed range of it.
+    let reach = SEED_MAX_MM as f64 + r * spacing[0] + VERTEBRA_HALF_MM;
+    let near = Window::around((vy, vx), [reach, reach], spacing, (h, w));
+    let dist = distance_to_within(&spine.region, near, spacing);
     let grow = |side: f64| -> Option<Mask> {
         let mut best: Option<(f32, (usize, usize))> = None;
         for ((y, x), &f) in frac.indexed_iter() {

@@ -158,9 +158,13 @@ pub(crate) fn find_spine(
             vb[[gy - win.y0, gx - win.x0]] = true;
         }
     }
-    // The smoothed dense region reaches a few mm past the cortex; its core is bone.
-    let core = edt(&vb, spacing, true).mapv(|d| d > VB_BLUR_MARGIN_MM);
+    // The smoothed dense region reaches a few mm past the cortex (further next to very
+    // dense bone); its core, where the lightly smoothed image is dense too, is bone.
     let smooth_w = win.cut(smooth);
+    let mut core = edt(&vb, spacing, true).mapv(|d| d > VB_BLUR_MARGIN_MM);
+    ndarray::Zip::from(&mut core)
+        .and(&smooth_w)
+        .for_each(|c, &s| *c = *c && s > threshold);
     let body_w = win.cut(body);
     let mut bone = Mask::from_elem((win.h, win.w), false);
     ndarray::Zip::from(&mut bone)
