@@ -259,3 +259,100 @@ fn sagittal_goes_through_the_spine_with_isotropic_pixels() {
     let again = mid_sagittal_through(&vol, d.column.as_ref());
     assert_eq!(again.x_col, sag.x_col);
 }
+
+mod phantoms {
+    //! L3 on synthetic CT with known truth (`idoctor_daemon::phantom`): the mid slice
+    //! must be within one slice of the truth on every seed, at several geometries, and
+    //! cropped fields must degrade to flagged answers, never to confident wrong ones.
+
+    use idoctor_daemon::phantom::{Phantom, PhantomOptions, generate};
+    use idoctor_daemon::pipeline::l3::{L3Params, locate_l3};
+    use idoctor_protocol::analysis::{L3Finding, L3Status};
+
+    fn phantom(seed: u64, slices: usize, matrix: usize) -> Phantom {
+        generate(&PhantomOptions::new(seed, slices, matrix))
+    }
+
+    /// Mid-slice error in slices, or a description of the failure.
+    fn error_slices(ph: &Phantom, f: &L3Finding) -> Result<i64, String> {
+        match f.mid_slice_index {
+            Some(k) if f.status == L3Status::Found => {
+                Ok(k as i64 - ph.truth.l3.mid_slice_index as i64)
+            }
+            _ => Err(format!("seed {}: {:?}", ph.truth.seed, f.reason)),
+        }
+    }
+
+    fn check_seeds(slices: usize, matrix: usize, seeds: std::ops::Range<u64>) {
+        let results: Vec<(u64, Result<i64, String>, bool)> = seeds
+            .map(|seed| {
+                let ph = phantom(seed, slices, matrix);
+                let f = locate_l3(&ph.volume, &L3Params::default());
+                (seed, error_slices(&ph, &f), f.low_confidence)
+            })
+            .collect();
+        let mut bad = Vec::new();
+        for (seed, r, low) in &results {
+            match r {
+                Ok(e) if e.abs() <= 1 && !low => {}
+                other => bad.push(format!("seed {seed}: {other:?} low {low}")),
+            }
+        }
+        eprintln!("{slices}×{matrix}²: {results:?}");
+        assert!(bad.is_empty(), "{slices}×{matrix}²: {bad:#?}");
+    }
+
+    #[test]
+    fn twenty_seeds_within_one_slice_at_3_mm() {
+        check_seeds(125, 512, 1..21);
+    }
+
+    #[test]
+    fn twenty_seeds_within_one_slice_on_a_coarse_matrix() {
+        check_seeds(150, 256, 21..41);
+    }
+
+    #[test]
+    fn default_geometry_within_one_slice() {
+        check_seeds(300, 512, 41..45);
+    }
+
+    #[test]
+    fn phantom_without_sacrum_or_ribs_is_flagged() {
+        let ph = phantom(7, 125, 384);
+        let z = &ph.volume.z_mm;
+        let l3 = ph.truth.l3.z_range_mm;
+        let keep = |lo: f64, hi: f64| {
+            let a = z.iter().position(|&v| v >= lo).unwrap_or(0);
+            let b = z.iter().rposition(|&v| v <= hi).map_or(z.len(), |i| i + 1);
+            let mut v = ph.volume.clone();
+            v.hu = v.hu.slice(ndarray::s![a..b, .., ..]).to_owned();
+            v.z_mm = z[a..b].to_vec();
+            v.sop_uids = v.sop_uids[a..b].to_vec();
+            v
+        };
+        let s1_top = ph.truth.vertebrae[0].z_range_mm[1];
+        let t12 = ph
+            .truth
+            .vertebrae
+            .iter()
+            .find(|v| v.label == "T12")
+            .map(|v| v.z_range_mm)
+            .expect("T12");
+        let inside = |f: &L3Finding| f.mid_z_mm.is_some_and(|m| m >= l3[0] && m <= l3[1]);
+        // Above the sacrum: T12 only.
+        let f = locate_l3(&keep(s1_top + 40.0, f64::MAX), &L3Params::default());
+        assert_eq!(f.anchors, vec!["T12"], "{f:#?}");
+        assert!(f.low_confidence && inside(&f), "{f:#?}");
+        // Below the ribs: S1 only.
+        let f = locate_l3(&keep(f64::MIN, t12[0] - 5.0), &L3Params::default());
+        assert_eq!(f.anchors, vec!["S1"], "{f:#?}");
+        assert!(f.low_confidence && inside(&f), "{f:#?}");
+        // Neither: refused or flagged, never confident.
+        let f = locate_l3(&keep(s1_top + 40.0, t12[0] - 5.0), &L3Params::default());
+        assert!(f.status == L3Status::NotFound || f.low_confidence, "{f:#?}");
+        if f.status == L3Status::Found {
+            assert!(inside(&f), "{f:#?}");
+        }
+    }
+}

@@ -1,6 +1,8 @@
-//! Tissue segmentation against reference masks on real CT (`ts-t11-l2-tissue`: 30 slices,
-//! 3 mm pixels, TotalSegmentator `tissue_types` masks aligned with the DICOM pixels).
+//! Tissue segmentation accuracy: against reference masks on real CT, for anatomical
+//! plausibility on a real contrast scan at L3, and against phantom truth.
 //!
+//! `ts-t11-l2-tissue` (30 slices, T11–L2, 3 mm pixels) has TotalSegmentator `tissue_types`
+//! masks aligned with the DICOM pixels.
 //! The references are not intersected with any HU window (about 5 % of their muscle and
 //! 2–4 % of their fat pixels lie outside the Alberta windows), so a perfect compartment map
 //! plus the windows scores about 0.97–0.99, not 1. `torso_fat` is all fat inside the wall,
@@ -9,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use idoctor_daemon::dicom::{Volume, load_series};
 use idoctor_daemon::pipeline::labels::{HuWindows, IMAT, SAT, VAT, is_muscle};
 use idoctor_daemon::pipeline::tissue::segment_slice;
 use ndarray::Array2;
@@ -17,21 +20,16 @@ fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ct/ts-t11-l2-tissue")
 }
 
-/// One slice's HU (rescale applied) and pixel spacing.
-fn read_slice(path: &Path) -> (Array2<i16>, [f64; 2]) {
-    use dicom_object::open_file;
-    use dicom_pixeldata::PixelDecoder;
-    let obj = open_file(path).expect("open DICOM");
-    let spacing: Vec<f64> = obj
-        .element_by_name("PixelSpacing")
-        .expect("PixelSpacing")
-        .to_multi_float64()
-        .expect("PixelSpacing values");
-    let px = obj.decode_pixel_data().expect("decode");
-    let arr = px.to_ndarray::<f32>().expect("to ndarray");
-    let (rows, cols) = (arr.shape()[1], arr.shape()[2]);
-    let hu = Array2::from_shape_fn((rows, cols), |(y, x)| arr[[0, y, x, 0]].round() as i16);
-    (hu, [spacing[0], spacing[1]])
+/// The series in `dir` through the product's own reader: sorted inferior → superior by
+/// position (the pancreas files are numbered the other way) and in canonical orientation.
+fn load(dir: &Path) -> Volume {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("series folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "dcm"))
+        .collect();
+    files.sort();
+    load_series(&files).expect("load series")
 }
 
 fn read_mask(path: &Path) -> Array2<bool> {
@@ -69,11 +67,28 @@ fn stats(v: &[f64]) -> Stats {
 fn real_ct_dice_against_reference_masks() {
     let dir = data_dir();
     let windows = HuWindows::default();
+    let vol = load(&dir.join("dicom"));
+    assert_eq!(vol.slices(), 30);
     let (mut d_sat, mut d_mus, mut d_fat) = (Vec::new(), Vec::new(), Vec::new());
+    // Slice files are numbered inferior → superior, like the volume.
     for i in 0..30 {
-        let (hu, spacing) = read_slice(&dir.join(format!("dicom/slice_{i:04}.dcm")));
-        let labels = segment_slice(hu.view(), spacing, &windows);
-        let mask = |t: &str| read_mask(&dir.join(format!("masks/{t}/slice_{i:04}.png")));
+        let hu = vol.hu.index_axis(ndarray::Axis(0), i);
+        let spacing = vol.pixel_spacing;
+        let labels = segment_slice(hu, spacing, &windows);
+        // The masks follow the stored pixel order; undo any canonical flip.
+        let mask = |t: &str| {
+            let m = read_mask(&dir.join(format!("masks/{t}/slice_{i:04}.png")));
+            let m = if vol.flipped_rows {
+                m.slice(ndarray::s![..;-1, ..]).to_owned()
+            } else {
+                m
+            };
+            if vol.flipped_cols {
+                m.slice(ndarray::s![.., ..;-1]).to_owned()
+            } else {
+                m
+            }
+        };
         let (ref_mus, ref_sat, ref_fat) = (
             mask("skeletal_muscle"),
             mask("subcutaneous_fat"),
@@ -97,31 +112,11 @@ fn real_ct_dice_against_reference_masks() {
         "VAT+IMAT vs torso_fat mean {:.3} (min {:.3}, max {:.3})",
         f.mean, f.min, f.max
     );
-    assert!(s.mean >= 0.90, "SAT Dice {:.3}", s.mean);
-    assert!(m.mean >= 0.85, "muscle Dice {:.3}", m.mean);
-    assert!(f.mean >= 0.80, "fat inside the wall Dice {:.3}", f.mean);
-}
-
-/// Every slice of a series folder, sorted inferior → superior by ImagePositionPatient z
-/// (the file names of the pancreas case run the other way).
-fn read_series_sorted(dir: &Path) -> Vec<(Array2<i16>, [f64; 2])> {
-    use dicom_object::open_file;
-    let mut slices: Vec<(f64, PathBuf)> = std::fs::read_dir(dir)
-        .expect("series folder")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "dcm"))
-        .map(|p| {
-            let obj = open_file(&p).expect("open DICOM");
-            let pos = obj
-                .element_by_name("ImagePositionPatient")
-                .expect("ImagePositionPatient")
-                .to_multi_float64()
-                .expect("position values");
-            (pos[2], p)
-        })
-        .collect();
-    slices.sort_by(|a, b| a.0.total_cmp(&b.0));
-    slices.iter().map(|(_, p)| read_slice(p)).collect()
+    // The issue's bars are 0.90, 0.85 and 0.80; these floors sit just under what the
+    // segmenter reaches (0.914, 0.866, 0.822 when set).
+    assert!(s.mean >= 0.91, "SAT Dice {:.3}", s.mean);
+    assert!(m.mean >= 0.86, "muscle Dice {:.3}", m.mean);
+    assert!(f.mean >= 0.81, "fat inside the wall Dice {:.3}", f.mean);
 }
 
 /// Writes an overlay PNG (grey HU, one colour per label) when `IDOCTOR_TISSUE_OVERLAYS`
@@ -159,15 +154,17 @@ fn pancreas_l3_slices_are_anatomically_plausible() {
     use idoctor_daemon::pipeline::labels::{PARASPINAL, PSOAS_LEFT, PSOAS_RIGHT};
     let dir =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ct/pancreas-ct-cb-001/dicom");
-    let series = read_series_sorted(&dir);
-    assert_eq!(series.len(), 134);
+    let vol = load(&dir);
+    assert_eq!(vol.slices(), 134);
+    let spacing = &vol.pixel_spacing;
+    let slice = |k: usize| vol.hu.index_axis(ndarray::Axis(0), k).to_owned();
     let windows = HuWindows::default();
     // L3 is k 40–49 in the inferior → superior order (see the data README).
     let start = std::time::Instant::now();
     for k in 40..50 {
-        let (hu, spacing) = &series[k];
+        let hu = slice(k);
         let labels = segment_slice(hu.view(), *spacing, &windows);
-        maybe_overlay(&format!("pancreas_k{k}"), hu, &labels);
+        maybe_overlay(&format!("pancreas_k{k}"), &hu, &labels);
         let px_cm2 = spacing[0] * spacing[1] / 100.0;
         let area =
             |f: &dyn Fn(u8) -> bool| labels.iter().filter(|&&l| f(l)).count() as f64 * px_cm2;
@@ -203,8 +200,22 @@ fn pancreas_l3_slices_are_anatomically_plausible() {
         assert!(mean_x(PSOAS_LEFT) > mean_x(PSOAS_RIGHT));
     }
     println!(
-        "{:.1} ms per 512² slice (this build's profile)",
+        "{:.1} ms per slice including checks (this build's profile)",
         start.elapsed().as_secs_f64() * 100.0
+    );
+    // Timing of the segmentation alone, on one core (the caller runs slices in parallel):
+    // the best of five rounds over the ten slices, so a busy machine inflates it less.
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t0 = std::time::Instant::now();
+        for k in 40..50 {
+            let hu = vol.hu.index_axis(ndarray::Axis(0), k);
+            std::hint::black_box(segment_slice(hu, *spacing, &windows));
+        }
+        best = best.min(t0.elapsed().as_secs_f64() * 1000.0 / 10.0);
+    }
+    println!(
+        "{best:.1} ms per 512² slice, segmentation only, best of 5 rounds (this build's profile)"
     );
 }
 
@@ -219,6 +230,13 @@ fn pooled(pred: &[Array2<u8>], truth: &[Array2<u8>], lab: u8) -> (usize, usize) 
     }
     acc
 }
+
+/// Phantom Dice floors per tissue (psoas L, psoas R, paraspinal, wall, SAT, VAT, IMAT):
+/// mean over the 20 seeds, and worst seed.
+/// Reached when set: means 0.81, 0.79, 0.83, 0.93, 0.997, 0.989, 0.82; worst 0.58, 0.55, 0.74,
+/// 0.87, 0.994, 0.985, 0.77.
+const PHANTOM_MEAN_FLOOR: [f64; 7] = [0.79, 0.77, 0.81, 0.91, 0.99, 0.98, 0.80];
+const PHANTOM_WORST_FLOOR: [f64; 7] = [0.50, 0.50, 0.70, 0.85, 0.99, 0.97, 0.74];
 
 #[test]
 fn phantom_dice_per_tissue() {
@@ -235,6 +253,7 @@ fn phantom_dice_per_tissue() {
     ];
     let windows = HuWindows::default();
     let mut worst = [1.0f64; 8];
+    let mut sum = [0.0f64; 8];
     for seed in 1..=20u64 {
         let t0 = std::time::Instant::now();
         let ph = generate(&PhantomOptions::new(seed, 125, 512));
@@ -268,6 +287,7 @@ fn phantom_dice_per_tissue() {
                 2.0 * i as f64 / t as f64
             };
             worst[lab as usize] = worst[lab as usize].min(d);
+            sum[lab as usize] += d;
             line += &format!(" {} {d:.3}", names[lab as usize]);
         }
         println!("{line}");
@@ -284,5 +304,32 @@ fn phantom_dice_per_tissue() {
             }
         }
     }
-    println!("worst: {:?}", &worst[1..]);
+    let mean: Vec<f64> = sum.iter().map(|s| s / 20.0).collect();
+    for lab in 1..=7 {
+        println!(
+            "{:>10}: mean {:.3}, worst {:.3}",
+            names[lab], mean[lab], worst[lab]
+        );
+    }
+    // Floors just under what the classical segmenter reaches (see the module notes); the
+    // issue's goal is 0.95 for every tissue.
+    for (lab, (&mean_floor, &worst_floor)) in PHANTOM_MEAN_FLOOR
+        .iter()
+        .zip(&PHANTOM_WORST_FLOOR)
+        .enumerate()
+    {
+        let l = lab + 1;
+        assert!(
+            mean[l] >= mean_floor,
+            "{} mean Dice {:.3} < {mean_floor}",
+            names[l],
+            mean[l]
+        );
+        assert!(
+            worst[l] >= worst_floor,
+            "{} worst Dice {:.3} < {worst_floor}",
+            names[l],
+            worst[l]
+        );
+    }
 }

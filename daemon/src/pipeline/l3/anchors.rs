@@ -2,10 +2,12 @@
 //! lowest rib-bearing vertebra (T12).
 //!
 //! **S1.** At the sacroiliac joints the sacrum and the iliac wings form one bony
-//! component wider than about 150 mm, while every lumbar level, transverse processes
-//! included, stays under ~90 mm. The top of the lowest such run of wide bins is the top
-//! of S1. Wide bone higher up (shoulder girdle, a ring of ribs fused on a thoracic
-//! slice) is ruled out by looking only at the caudal end and below any rib head.
+//! component (counting bone across a joint-sized gap) wider than about 150 mm, while
+//! every lumbar level, transverse processes included, stays under ~90 mm. The top of the
+//! lowest run of such wide bins is the top of S1. Wide bone higher up (shoulder girdle,
+//! ribs fused to a thoracic vertebra on coarse slices) is ruled out because a rib head
+//! lies below it; the sacrum is searched first, and rib candidates within 80 mm above it
+//! (iliac wings touching the alae look like ribs) are then discarded.
 //!
 //! **T12.** The last rib's head articulates with the side of T12's body, then the rib
 //! runs out sideways and down, its tip reaching the level of L2 or L3 far laterally. So
@@ -72,39 +74,58 @@ pub(crate) struct Rib {
     pub side: i8,
 }
 
-/// The top of S1: the z of the highest bin of the lowest substantial run of wide bins.
-pub(crate) fn sacrum_top(
+/// The sacroiliac run: the lowest substantial run of wide bins, as (bottom z, top z).
+/// Its top is the top of S1. A run with a rib head below it is not the pelvis (a
+/// shoulder girdle, or ribs fused to a thoracic vertebra on coarse slices).
+pub(crate) fn sacrum_run(
     grid: &Grid,
     vert: &Vertebrae,
-    lowest_rib: Option<f64>,
+    ribs: &[Rib],
     p: &AnchorParams,
-) -> Option<f64> {
+) -> Option<(f64, f64)> {
     let z = &grid.z_mm;
     let wide: Vec<usize> = (0..grid.len())
         .filter(|&b| vert.width_mm[b] > p.sacrum_width_mm)
         .collect();
     // Runs of wide bins, bridging gaps of up to 12 mm (a joint line, noise, partial
-    // volume across a thick slice).
+    // volume across a thick slice) or one missing bin on thick slices.
+    let gap = 12.0f64.max(2.0 * grid.bin_step()) + 1e-6;
     let mut runs: Vec<(usize, usize)> = Vec::new();
     for &b in &wide {
         match runs.last_mut() {
-            Some(run) if z[b] - z[run.1] <= 12.0 + 1e-6 => run.1 = b,
+            Some(run) if z[b] - z[run.1] <= gap => run.1 = b,
             _ => runs.push((b, b)),
         }
     }
     let step = grid.bin_step();
-    let (_, top) = runs
+    let min_run = p.sacrum_min_run_mm.min(2.0 * step);
+    let (bottom, top) = runs
         .into_iter()
-        .find(|&(a, t)| z[t] - z[a] + step >= p.sacrum_min_run_mm)?;
+        .find(|&(a, t)| z[t] - z[a] + step >= min_run - 1e-6)?;
     if z[top] - z[0] > p.sacrum_search_mm {
         return None;
     }
-    // The sacrum lies well below every rib head.
-    if lowest_rib.is_some_and(|r| z[top] > r - 60.0) {
+    if ribs.iter().any(|r| r.head_z < z[bottom] - 10.0) {
         return None;
     }
-    Some(z[top])
+    Some((z[bottom], z[top]))
 }
+
+/// Rib candidates that are real ribs once the pelvis is known: none lies within
+/// `SACRUM_RIB_GAP_MM` above the top of S1 (an iliac wing touching the sacrum's ala
+/// looks like a rib to [`ribs`]; five lumbar vertebrae separate the real ones from S1).
+pub(crate) fn ribs_above_sacrum(ribs: Vec<Rib>, s1_top: Option<f64>) -> Vec<Rib> {
+    match s1_top {
+        Some(top) => ribs
+            .into_iter()
+            .filter(|r| r.head_z > top + SACRUM_RIB_GAP_MM)
+            .collect(),
+        None => ribs,
+    }
+}
+
+/// Smallest distance from the top of S1 to a rib head, mm.
+const SACRUM_RIB_GAP_MM: f64 = 80.0;
 
 /// Every rib whose head meets the spine.
 pub(crate) fn ribs(
@@ -112,11 +133,11 @@ pub(crate) fn ribs(
     body: &Body,
     track: &Track,
     vert: &Vertebrae,
+    rib_hu: i16,
     p: &AnchorParams,
 ) -> Vec<Rib> {
     let f = vert.frame;
     let n = grid.len();
-    let rib_hu = (2 * i32::from(vert.bone_hu)).clamp(250, 400) as i16;
     let mut wing = Array3::from_elem((n, f.h, f.w), false);
     let mut cand = Array3::from_elem((n, f.h, f.w), false);
     for b in 0..n {

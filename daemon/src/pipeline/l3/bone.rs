@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use super::body::Body;
 use super::column::{Track, clamp_idx};
 use super::grid::Grid;
-use super::morph::{close3, fill_small_holes, label2d};
+use super::morph::{close3, dilate, fill_small_holes, label2d};
 
 /// A fixed window of the work grid that contains the spine and what is fused to it on
 /// every bin, so 3D analyses (ribs) can use one frame.
@@ -39,8 +39,6 @@ pub(crate) struct Vertebrae {
     pub mask: Array3<bool>,
     /// Left–right extent of that component, mm (0 when none).
     pub width_mm: Vec<f64>,
-    /// The HU threshold used.
-    pub bone_hu: i16,
 }
 
 /// The box of the vertebral body on bin `b` in grid coordinates: rows `[ya, yb)` and
@@ -87,6 +85,20 @@ pub(crate) fn bone_threshold(grid: &Grid, track: &Track) -> i16 {
     ((p90 + 50.0) / 2.0).clamp(110.0, 200.0) as i16
 }
 
+/// The threshold for the vertebra's component: the patient's bone threshold, but no
+/// higher than 150 HU, so that thin sacral alae and partial-volumed sacroiliac joints
+/// still join the iliac wings to the sacrum on coarse pixels. (Lumbar levels, transverse
+/// processes included, stay under ~90 mm wide at 150 HU on real CT.)
+pub(crate) fn vertebra_threshold(bone_hu: i16) -> i16 {
+    bone_hu.min(150)
+}
+
+/// The threshold for rib bone: twice the patient's bone threshold, 250–400 HU. Rib cortex
+/// is dense; contrast-filled kidney cortex (200–300 HU) must stay out.
+pub(crate) fn rib_threshold(bone_hu: i16) -> i16 {
+    (2 * i32::from(bone_hu)).clamp(250, 400) as i16
+}
+
 impl Vertebrae {
     /// Finds the vertebra on every bin.
     pub fn find(grid: &Grid, body: &Body, track: &Track, bone_hu: i16) -> Vertebrae {
@@ -128,7 +140,6 @@ impl Vertebrae {
             frame,
             mask,
             width_mm,
-            bone_hu,
         }
     }
 }
@@ -175,8 +186,31 @@ fn vertebra_of(
     let Some(id) = best else {
         return (Array2::from_elem((f.h, f.w), false), 0.0);
     };
-    let c = comps[id - 1];
     let mask = labels.mapv(|l| l as usize == id);
-    let width = (c.max_x - c.min_x + 1) as f64 * grid.dx;
+    // The width counts bone across a joint-sized gap too: on coarse pixels the
+    // sacroiliac joints separate the iliac wings from the sacrum.
+    let near = dilate(&mask, (JOINT_GAP_MM / grid.dx).round().max(1.0) as usize);
+    let mut joined = vec![false; comps.len() + 1];
+    ndarray::Zip::from(&labels).and(&near).for_each(|&l, &n| {
+        if n && l != 0 {
+            joined[l as usize] = true;
+        }
+    });
+    let (lo, hi) = comps
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| joined[i + 1])
+        .fold((usize::MAX, 0), |(lo, hi), (_, c)| {
+            (lo.min(c.min_x), hi.max(c.max_x))
+        });
+    let width = if lo <= hi {
+        (hi - lo + 1) as f64 * grid.dx
+    } else {
+        0.0
+    };
     (mask, width)
 }
+
+/// Widest gap between the vertebra and bone counted in its width, mm: a sacroiliac
+/// joint, not the space between a transverse process and the iliac crest.
+const JOINT_GAP_MM: f64 = 4.0;

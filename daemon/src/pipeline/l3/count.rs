@@ -90,28 +90,8 @@ fn half_disc(spacing: f64) -> f64 {
 
 /// Counts to L3.
 pub(crate) fn count(inp: &CountInput<'_>) -> Count {
-    let mut discs = inp.discs.to_vec();
     let mut notes: Vec<String> = Vec::new();
-    // The top of the sacrum is the L5/S1 disc's floor. When the fit found no disc there
-    // (an oblique, faint L5/S1 disc is common) but the chain starts one vertebra above
-    // it, the sacrum's top stands in for that disc.
-    if let Some(top) = inp.s1_top {
-        let near = discs.iter().any(|d| (d.z - top).abs() <= 20.0);
-        let above = discs.iter().find(|d| d.z > top).map(|d| d.z - top);
-        let below = discs.iter().any(|d| d.z < top);
-        if !near && !below && above.is_some_and(|a| a <= inp.max_spacing) {
-            discs.insert(
-                0,
-                Disc {
-                    bin: usize::MAX,
-                    z: top,
-                    prominence: 0.0,
-                },
-            );
-            notes.push("L5/S1 disc placed at the top of the sacrum".into());
-        }
-    }
-    let discs = discs.as_slice();
+    let discs = inp.discs;
     let zc: Vec<f64> = discs.iter().map(|d| d.z).collect();
     let m = zc.len() as isize;
 
@@ -126,7 +106,7 @@ pub(crate) fn count(inp: &CountInput<'_>) -> Count {
     });
     let s1_missing = match (inp.s1_top, from_s1) {
         (None, _) => "no sacrum seen",
-        (Some(_), None) => "the sacrum was seen but no disc was found above it",
+        (Some(_), None) => "the sacrum was seen but no disc was found at its top",
         (Some(_), Some(_)) => "",
     };
     let from_t12 = inp.lowest_rib.and_then(|rib| {
@@ -254,11 +234,11 @@ pub(crate) fn count(inp: &CountInput<'_>) -> Count {
     // Vertebral heights: L3 and L4 are the tallest lumbar bodies. A short L5 next to
     // them is the mark of a false disc inside L5.
     let h = |label: usize| spacing(r + label as isize);
-    if let (Some(l5), Some(l4), Some(l3)) = (h(0), h(1), h(2)) {
-        if l5 < 0.75 * l4.max(l3) {
-            confidence *= 0.7;
-            notes.push("L5 is much shorter than L4 and L3 (possible false disc)".into());
-        }
+    if let (Some(l5), Some(l4), Some(l3)) = (h(0), h(1), h(2))
+        && l5 < 0.75 * l4.max(l3)
+    {
+        confidence *= 0.7;
+        notes.push("L5 is much shorter than L4 and L3 (possible false disc)".into());
     }
     let lumbar: Vec<f64> = (0..5).filter_map(h).collect();
     if lumbar.len() >= 3 {

@@ -9,7 +9,7 @@
 //!
 //! Picking every dip would count the false minima seen inside vertebral bodies (coarse
 //! pixels, low-density bone, the basivertebral vein). Instead a dynamic programme picks
-//! the chain of dips that best explains the column: consecutive discs 18–45 mm apart,
+//! the chain of dips that best explains the column: consecutive discs 22–45 mm apart,
 //! with vertebral heights that change smoothly from one level to the next.
 
 use rayon::prelude::*;
@@ -41,12 +41,12 @@ pub struct DiscParams {
 impl Default for DiscParams {
     fn default() -> Self {
         Self {
-            min_spacing_mm: 18.0,
+            min_spacing_mm: 22.0,
             max_spacing_mm: 45.0,
             smoothness: 2.0,
             free_change: 0.1,
             disc_cost: 0.15,
-            prominence_window_mm: 15.0,
+            prominence_window_mm: 18.0,
         }
     }
 }
@@ -192,27 +192,71 @@ pub(crate) fn fit_discs(signal: &[f64], z: &[f64], p: &DiscParams) -> Vec<Disc> 
         i = h;
     }
     chain.reverse();
+    for d in &mut chain {
+        d.z = centre_of_dip(signal, z, d, p.prominence_window_mm);
+    }
     chain
 }
 
-/// How far the signal at `k` lies below the highest value within `window` mm on each
-/// side (the lower of the two sides; one side at the ends of the scan).
+/// The disc's centre with sub-bin precision: the midpoint between the two places where
+/// the dip crosses half its depth (linearly interpolated between bins). The L3 mid
+/// slice is the midpoint of two disc centres, so bin quantisation (2–3 mm) would
+/// otherwise show directly in the answer; a tall disc with a flat or uneven floor has
+/// no meaningful single minimum, but its two flanks are sharp.
+fn centre_of_dip(signal: &[f64], z: &[f64], d: &Disc, window: f64) -> f64 {
+    let n = signal.len().min(z.len());
+    let half = signal[d.bin] + d.prominence / 2.0;
+    if d.prominence <= 0.0 {
+        return d.z;
+    }
+    // Walk out from the minimum to the first bin at or above half depth.
+    let crossing = |step: isize| -> Option<f64> {
+        let mut j = d.bin as isize;
+        loop {
+            let next = j + step;
+            if next < 0 || next as usize >= n {
+                return None;
+            }
+            let (a, b) = (j as usize, next as usize);
+            if (z[b] - d.z).abs() > window {
+                return None;
+            }
+            if signal[b] >= half {
+                let t = (half - signal[a]) / (signal[b] - signal[a]).max(1e-9);
+                return Some(z[a] + t.clamp(0.0, 1.0) * (z[b] - z[a]));
+            }
+            j = next;
+        }
+    };
+    match (crossing(-1), crossing(1)) {
+        (Some(lo), Some(hi)) => (lo + hi) / 2.0,
+        _ => d.z,
+    }
+}
+
+/// How far the signal at `k` lies below the typical level of the column within `window`
+/// mm on each side (the lower of the two sides; one side at the ends of the scan). The
+/// level is the upper quartile, neither the maximum (bright endplates flank every disc,
+/// and against them any flat stretch of a vertebral body would look like a dip) nor the
+/// median (a tall disc fills half the window on one side).
 fn prominence(signal: &[f64], z: &[f64], k: usize, window: f64) -> f64 {
     let side = |range: &mut dyn Iterator<Item = usize>| {
-        range
+        let mut v: Vec<f64> = range
             .take_while(|&j| (z[j] - z[k]).abs() <= window)
             .map(|j| signal[j])
-            .fold(f64::NEG_INFINITY, f64::max)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        (!v.is_empty()).then(|| v[((v.len() - 1) as f64 * 0.75).round() as usize])
     };
     let below = side(&mut (0..k).rev());
     let above = side(&mut (k + 1..signal.len()));
-    let peak = match (below.is_finite(), above.is_finite()) {
-        (true, true) => below.min(above),
-        (true, false) => below,
-        (false, true) => above,
-        (false, false) => signal[k],
+    let level = match (below, above) {
+        (Some(b), Some(a)) => b.min(a),
+        (Some(b), None) => b,
+        (None, Some(a)) => a,
+        (None, None) => signal[k],
     };
-    (peak - signal[k]).max(0.0)
+    (level - signal[k]).max(0.0)
 }
 
 #[cfg(test)]

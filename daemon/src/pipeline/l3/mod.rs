@@ -118,10 +118,12 @@ pub fn detect(vol: &Volume, params: &L3Params) -> L3Detection {
     let bone_hu = bone::bone_threshold(&grid, &track);
     let signal = discs::body_signal(&grid, &track, bone_hu);
     let chain = discs::fit_discs(&signal, &grid.z_mm, &params.discs);
-    let vert = bone::Vertebrae::find(&grid, &body, &track, bone_hu);
-    let ribs = anchors::ribs(&grid, &body, &track, &vert, &params.anchors);
+    let vert = bone::Vertebrae::find(&grid, &body, &track, bone::vertebra_threshold(bone_hu));
+    let rib_hu = bone::rib_threshold(bone_hu);
+    let ribs = anchors::ribs(&grid, &body, &track, &vert, rib_hu, &params.anchors);
+    let s1_top = anchors::sacrum_run(&grid, &vert, &ribs, &params.anchors).map(|r| r.1);
+    let ribs = anchors::ribs_above_sacrum(ribs, s1_top);
     let lowest_rib = ribs.iter().map(|r| r.head_z).reduce(f64::min);
-    let s1_top = anchors::sacrum_top(&grid, &vert, lowest_rib, &params.anchors);
     let (z_min, z_max) = (vol.z_mm[0], vol.z_mm[vol.slices() - 1]);
     let c = count::count(&count::CountInput {
         discs: &chain,

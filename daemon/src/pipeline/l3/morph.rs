@@ -198,6 +198,32 @@ pub(crate) fn close3(mask: &Array2<bool>) -> Array2<bool> {
     Array2::from_shape_vec((h, w), ero).unwrap_or_else(|_| Array2::from_elem((h, w), false))
 }
 
+/// Dilation by a `(2r + 1)²` square, separably.
+pub(crate) fn dilate(mask: &Array2<bool>, r: usize) -> Array2<bool> {
+    let (h, w) = mask.dim();
+    let mut rows = Array2::from_elem((h, w), false);
+    for y in 0..h {
+        for x in 0..w {
+            if mask[[y, x]] {
+                for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
+                    rows[[y, xx]] = true;
+                }
+            }
+        }
+    }
+    let mut out = Array2::from_elem((h, w), false);
+    for y in 0..h {
+        for x in 0..w {
+            if rows[[y, x]] {
+                for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+                    out[[yy, x]] = true;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// One connected component of a 3D mask, as the list of its voxels.
 pub(crate) type Voxels = Vec<(usize, usize, usize)>;
 
@@ -269,6 +295,16 @@ mod tests {
         let m = ring(7); // a 3×3 hole
         assert!(fill_small_holes(&m, 9)[[3, 3]]);
         assert!(!fill_small_holes(&m, 8)[[3, 3]]);
+    }
+
+    #[test]
+    fn dilates_by_a_square() {
+        let mut m = Array2::from_elem((5, 5), false);
+        m[[2, 2]] = true;
+        let d = dilate(&m, 1);
+        assert_eq!(d.iter().filter(|&&v| v).count(), 9);
+        assert!(d[[1, 1]] && !d[[0, 2]]);
+        assert_eq!(dilate(&m, 0), m);
     }
 
     #[test]

@@ -33,7 +33,7 @@ use ndarray::{Array2, ArrayView2, s};
 use crate::pipeline::labels::{
     ABDOMINAL_WALL, BACKGROUND, HuWindows, IMAT, PARASPINAL, PSOAS_LEFT, PSOAS_RIGHT, SAT, VAT,
 };
-use morphology::{Mask, Spacing, components, dilate3, edt, erode_cross, gaussian, median};
+use morphology::{Mask, Spacing, Window, components, dilate3, edt, erode_cross, gaussian, median};
 use rays::DepthFan;
 
 /// Smoothing (Gaussian sigma, mm) of the image the contours are found on.
@@ -42,8 +42,10 @@ const SMOOTH_MM: f64 = 1.5;
 const COARSE_MM: f64 = 3.0;
 /// Rays cast from the body centre.
 const RAYS: usize = 360;
-/// Sample step along rays, pixels.
-const STEP_PX: f64 = 0.5;
+/// Sample step along rays: about a millimetre, and at least two samples per pixel.
+const STEP_MM: f64 = 1.0;
+const STEP_MAX_PX: f64 = 1.0;
+const STEP_MIN_PX: f64 = 0.5;
 /// The fascia is a partial-volume boundary one pixel wide: that pixel goes to the SAT when it
 /// reads as fat and to the wall when it reads as muscle.
 const FASCIA_PV_PX: f64 = 1.0;
@@ -53,15 +55,22 @@ const DEFAULT_MUSCLE_HU: f32 = 30.0;
 /// the midline, and at least this area (mm²) to be trusted.
 const PARASPINAL_REF_HALF_WIDTH_MM: f64 = 60.0;
 const PARASPINAL_REF_MIN_MM2: f64 = 200.0;
+/// Psoas and quadratus are sought within this window around the vertebral body: half-sizes
+/// of `DEEP_WINDOW_*_R` vertebral radii plus `DEEP_WINDOW_MM`.
+const DEEP_WINDOW_Y_R: f64 = 2.5;
+const DEEP_WINDOW_X_R: f64 = 4.5;
+const DEEP_WINDOW_MM: f64 = 60.0;
 /// HU below which a pixel is air; fat-window pixels touching it are partial volume.
 const AIR_HU: i16 = -400;
 /// Fat deeper than this (mm from its nearest non-fat pixel) inside the wall band is a pocket,
 /// not an intermuscular plane.
 const THICK_FAT_MM: f32 = 3.0;
-/// The paraspinal sector: rays around the posterior midline whose wall is at least this
-/// thick (mm) and at least `PARASPINAL_THICK_FACTOR` times the median wall.
+/// The paraspinal sector exists when the thickest posterior wall is at least this thick
+/// (mm) and `PARASPINAL_THICK_FACTOR` times the lateral wall; it spans the rays thicker than
+/// the lateral wall by `PARASPINAL_EDGE` of the difference.
 const PARASPINAL_THICK_MM: f64 = 20.0;
-const PARASPINAL_THICK_FACTOR: f64 = 2.0;
+const PARASPINAL_THICK_FACTOR: f64 = 1.5;
+const PARASPINAL_EDGE: f64 = 0.25;
 /// Half-width (degrees) of the widest paraspinal sector.
 const PARASPINAL_MAX_HALF_DEG: f64 = 80.0;
 /// Largest run of thin rays (degrees) the sector may span.
@@ -143,7 +152,8 @@ fn segment_crop(
         return out;
     }
     let centre = (sy / n as f64, sx / n as f64);
-    let fan = DepthFan::new(&body, centre, RAYS, STEP_PX, spacing);
+    let step = (STEP_MM / spacing[0].min(spacing[1])).clamp(STEP_MIN_PX, STEP_MAX_PX);
+    let fan = DepthFan::new(&body, centre, RAYS, step, spacing);
     let depth_len = fan.last.iter().copied().max().unwrap_or(0) + 1;
     let v = fan.sample(&smooth, -1000.0, depth_len);
     let vcoarse = fan.sample(&coarse, -1000.0, depth_len);
@@ -175,7 +185,7 @@ fn segment_crop(
         spacing,
     );
 
-    let pv = FASCIA_PV_PX / STEP_PX;
+    let pv = FASCIA_PV_PX / step;
     let outer = fan.region_at_depth(&depth(&fascia, -pv));
     let outer_sat = fan.region_at_depth(&depth(&fascia, pv));
     let inner_depth: Vec<f64> = fascia
@@ -221,8 +231,56 @@ fn segment_crop(
 
     let mut visceral = Array2::from_shape_fn((h, w), |p| cavity[p] && !bone_region[p]);
     if let Some(sp) = &spine {
-        let (left, right) = psoas::find_psoas(&smooth, spacing, sp, muscle_hu, &cavity, mwin);
-        for (mask, label) in [(left, PSOAS_LEFT), (right, PSOAS_RIGHT)] {
+        // Psoas first (the wall band stops it), then the quadratus lumborum outside both,
+        // all within a window around the spine.
+        let r_mm = sp.radius_mm;
+        let win = Window::around(
+            sp.centre,
+            [
+                DEEP_WINDOW_Y_R * r_mm + DEEP_WINDOW_MM,
+                DEEP_WINDOW_X_R * r_mm + DEEP_WINDOW_MM,
+            ],
+            spacing,
+            (h, w),
+        );
+        let local = spine::Spine {
+            centre: (sp.centre.0 - win.y0 as f64, sp.centre.1 - win.x0 as f64),
+            radius_px: sp.radius_px,
+            radius_mm: sp.radius_mm,
+            region: win.cut(&sp.region),
+        };
+        let (smooth_w, cavity_w, ring_w) = (win.cut(&smooth), win.cut(&cavity), win.cut(&ring));
+        let frac = psoas::muscle_fraction(&smooth_w, spacing, &local, muscle_hu, &cavity_w, mwin);
+        let (left, right) =
+            psoas::find_psoas(&smooth_w, spacing, &local, muscle_hu, &ring_w, &frac, mwin);
+        let mut blocked = ring_w.clone();
+        for mask in [&left, &right].into_iter().flatten() {
+            ndarray::Zip::from(&mut blocked)
+                .and(mask)
+                .for_each(|b, &m| *b = *b || m);
+        }
+        let (ql_left, ql_right) = psoas::find_quadratus(
+            &smooth_w, spacing, &local, muscle_hu, &cavity_w, &ring_w, &blocked, &frac, mwin,
+        );
+        let to_full = |m: Option<Mask>| {
+            m.map(|m| {
+                let mut full = Mask::from_elem((h, w), false);
+                win.paste_or(&m, &mut full);
+                full
+            })
+        };
+        let (left, right, ql_left, ql_right) = (
+            to_full(left),
+            to_full(right),
+            to_full(ql_left),
+            to_full(ql_right),
+        );
+        for (mask, label) in [
+            (left, PSOAS_LEFT),
+            (right, PSOAS_RIGHT),
+            (ql_left, PARASPINAL),
+            (ql_right, PARASPINAL),
+        ] {
             let Some(mask) = mask else { continue };
             for ((p, l), &m) in out.indexed_iter_mut().zip(mask.iter()) {
                 if m && cavity[p] {
@@ -335,9 +393,6 @@ fn label_paraspinal(
         .zip(&fan.fan.mm)
         .map(|(&t, &m)| t as f64 * m)
         .collect();
-    let mut sorted: Vec<f32> = mm.iter().map(|&v| v as f32).collect();
-    let med = median(&mut sorted).map_or(0.0, f64::from);
-    let thr = PARASPINAL_THICK_MM.max(PARASPINAL_THICK_FACTOR * med);
     // Thickness smoothed over five rays so one thin ray does not split the sector.
     let smooth_t = |i: usize| -> f64 {
         let mut win: Vec<f32> = (-2isize..=2)
@@ -359,6 +414,21 @@ fn label_paraspinal(
             (da.0 * dy + da.1 * dx).total_cmp(&(db.0 * dy + db.1 * dx))
         })
         .unwrap_or(0);
+    // The lateral wall's thickness (rays within 30° of left and right) against the thickest
+    // posterior ray: the sector is where the wall is well above the lateral thickness.
+    let mut lateral: Vec<f32> = (0..n)
+        .filter(|&i| fan.fan.dir(i).1.abs() > 0.87)
+        .map(|i| smooth_t(i) as f32)
+        .collect();
+    let t_lat = median(&mut lateral).map_or(0.0, f64::from);
+    let half40 = (40.0 / 360.0 * n as f64) as usize;
+    let t_post = (0..=2 * half40)
+        .map(|d| smooth_t((i0 + n + d - half40) % n))
+        .fold(0.0, f64::max);
+    if t_post < PARASPINAL_THICK_MM || t_post < PARASPINAL_THICK_FACTOR * t_lat {
+        return;
+    }
+    let thr = t_lat + PARASPINAL_EDGE * (t_post - t_lat);
     // Walk out from the midline ray on each side, through gaps of up to
     // `PARASPINAL_GAP_DEG` (the spinous process makes one on the midline itself), and keep
     // the farthest thick ray.

@@ -15,26 +15,93 @@ pub(crate) type Mask = Array2<bool>;
 /// Pixel spacing `[row (y), column (x)]` in millimetres.
 pub(crate) type Spacing = [f64; 2];
 
+/// A rectangular part of a grid, for work that only concerns a neighbourhood.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    /// First row.
+    pub y0: usize,
+    /// First column.
+    pub x0: usize,
+    /// Rows.
+    pub h: usize,
+    /// Columns.
+    pub w: usize,
+}
+
+impl Window {
+    /// The window of half-extent `half_mm` `[y, x]` around `centre`, clipped to `shape`.
+    pub fn around(
+        centre: (f64, f64),
+        half_mm: [f64; 2],
+        spacing: Spacing,
+        shape: (usize, usize),
+    ) -> Self {
+        let clip = |c: f64, half_px: f64, n: usize| -> (usize, usize) {
+            let lo = (c - half_px).floor().clamp(0.0, n.saturating_sub(1) as f64) as usize;
+            let hi = (c + half_px).ceil().clamp(0.0, n.saturating_sub(1) as f64) as usize;
+            (lo, hi.max(lo))
+        };
+        let (y0, y1) = clip(centre.0, half_mm[0] / spacing[0], shape.0);
+        let (x0, x1) = clip(centre.1, half_mm[1] / spacing[1], shape.1);
+        Self {
+            y0,
+            x0,
+            h: (y1 - y0 + 1).min(shape.0),
+            w: (x1 - x0 + 1).min(shape.1),
+        }
+    }
+
+    /// Whether global pixel `(y, x)` lies inside.
+    pub fn contains(&self, y: usize, x: usize) -> bool {
+        y >= self.y0 && x >= self.x0 && y < self.y0 + self.h && x < self.x0 + self.w
+    }
+
+    /// A copy of the window's part of `a`.
+    pub fn cut<T: Clone>(&self, a: &Array2<T>) -> Array2<T> {
+        a.slice(ndarray::s![
+            self.y0..self.y0 + self.h,
+            self.x0..self.x0 + self.w
+        ])
+        .to_owned()
+    }
+
+    /// ORs a window-sized mask into the full-size `full`.
+    pub fn paste_or(&self, local: &Mask, full: &mut Mask) {
+        let mut part = full.slice_mut(ndarray::s![
+            self.y0..self.y0 + self.h,
+            self.x0..self.x0 + self.w
+        ]);
+        ndarray::Zip::from(&mut part)
+            .and(local)
+            .for_each(|f, &l| *f = *f || l);
+    }
+}
+
 /// Separable Gaussian blur, sigma per axis in pixels, edges clamped.
 ///
 /// A sigma under 0.3 px leaves that axis untouched: such a kernel is a delta in practice.
 pub(crate) fn gaussian(img: &Array2<f32>, sigma_px: [f64; 2]) -> Array2<f32> {
     let (h, w) = img.dim();
+    if h == 0 || w == 0 {
+        return img.clone();
+    }
     let src: Vec<f32> = img.iter().copied().collect();
     let kx = kernel(sigma_px[1]);
     let ky = kernel(sigma_px[0]);
     let mut tmp = vec![0f32; h * w];
-    let rx = (kx.len() / 2) as isize;
+    let rx = kx.len() / 2;
+    // Each row padded with its edge values, so the inner loop needs no clamping.
+    let mut padded = vec![0f32; w + 2 * rx];
     for y in 0..h {
         let row = &src[y * w..(y + 1) * w];
+        padded[..rx].fill(row[0]);
+        padded[rx..rx + w].copy_from_slice(row);
+        padded[rx + w..].fill(row[w - 1]);
         let out = &mut tmp[y * w..(y + 1) * w];
-        for (x, o) in out.iter_mut().enumerate() {
-            let mut acc = 0f32;
-            for (k, &wk) in kx.iter().enumerate() {
-                let xx = (x as isize + k as isize - rx).clamp(0, w as isize - 1) as usize;
-                acc += wk * row[xx];
+        for (k, &wk) in kx.iter().enumerate() {
+            for (o, &v) in out.iter_mut().zip(&padded[k..k + w]) {
+                *o += wk * v;
             }
-            *o = acc;
         }
     }
     let ry = (ky.len() / 2) as isize;
@@ -83,66 +150,85 @@ pub(crate) struct Component {
 /// `components[k - 1]` describes label `k`.
 pub(crate) fn components(mask: &Mask, eight: bool) -> (Array2<u32>, Vec<Component>) {
     let (h, w) = mask.dim();
-    let mut lab = Array2::<u32>::zeros((h, w));
+    let m = flat(mask);
+    let mut lab = vec![0u32; h * w];
     let mut comps = Vec::new();
-    let mut stack = Vec::new();
-    for y0 in 0..h {
-        for x0 in 0..w {
-            if !mask[[y0, x0]] || lab[[y0, x0]] != 0 {
-                continue;
-            }
-            let id = comps.len() as u32 + 1;
-            let mut c = Component {
-                area: 0,
-                bbox: [y0, y0, x0, x0],
-                sum_y: 0.0,
-                sum_x: 0.0,
-            };
-            lab[[y0, x0]] = id;
-            stack.push((y0, x0));
-            while let Some((y, x)) = stack.pop() {
-                c.area += 1;
-                c.sum_y += y as f64;
-                c.sum_x += x as f64;
-                c.bbox = [
-                    c.bbox[0].min(y),
-                    c.bbox[1].max(y),
-                    c.bbox[2].min(x),
-                    c.bbox[3].max(x),
-                ];
-                for_neighbours(y, x, h, w, eight, |ny, nx| {
-                    if mask[[ny, nx]] && lab[[ny, nx]] == 0 {
-                        lab[[ny, nx]] = id;
-                        stack.push((ny, nx));
-                    }
-                });
-            }
-            comps.push(c);
+    let mut stack: Vec<usize> = Vec::new();
+    for start in 0..h * w {
+        if !m[start] || lab[start] != 0 {
+            continue;
         }
+        let id = comps.len() as u32 + 1;
+        let (y0, x0) = (start / w, start % w);
+        let mut c = Component {
+            area: 0,
+            bbox: [y0, y0, x0, x0],
+            sum_y: 0.0,
+            sum_x: 0.0,
+        };
+        lab[start] = id;
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            let (y, x) = (i / w, i % w);
+            c.area += 1;
+            c.sum_y += y as f64;
+            c.sum_x += x as f64;
+            c.bbox = [
+                c.bbox[0].min(y),
+                c.bbox[1].max(y),
+                c.bbox[2].min(x),
+                c.bbox[3].max(x),
+            ];
+            neighbours(i, w, h, eight, |j| {
+                if m[j] && lab[j] == 0 {
+                    lab[j] = id;
+                    stack.push(j);
+                }
+            });
+        }
+        comps.push(c);
     }
+    let lab = Array2::from_shape_vec((h, w), lab).unwrap_or_else(|_| Array2::zeros((h, w)));
     (lab, comps)
 }
 
+/// The mask's values in row-major order (a copy only when the mask is not contiguous).
+fn flat(mask: &Mask) -> std::borrow::Cow<'_, [bool]> {
+    match mask.as_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(mask.iter().copied().collect()),
+    }
+}
+
+/// Calls `f` with the flat index of each 4- or 8-neighbour of flat index `i`.
 #[inline]
-fn for_neighbours(
-    y: usize,
-    x: usize,
-    h: usize,
-    w: usize,
-    eight: bool,
-    mut f: impl FnMut(usize, usize),
-) {
-    let y = y as isize;
-    let x = x as isize;
-    for dy in -1isize..=1 {
-        for dx in -1isize..=1 {
-            if (dy == 0 && dx == 0) || (!eight && dy != 0 && dx != 0) {
-                continue;
-            }
-            let (ny, nx) = (y + dy, x + dx);
-            if ny >= 0 && nx >= 0 && (ny as usize) < h && (nx as usize) < w {
-                f(ny as usize, nx as usize);
-            }
+fn neighbours(i: usize, w: usize, h: usize, eight: bool, mut f: impl FnMut(usize)) {
+    let (y, x) = (i / w, i % w);
+    let (up, down, left, right) = (y > 0, y + 1 < h, x > 0, x + 1 < w);
+    if up {
+        f(i - w);
+    }
+    if down {
+        f(i + w);
+    }
+    if left {
+        f(i - 1);
+    }
+    if right {
+        f(i + 1);
+    }
+    if eight {
+        if up && left {
+            f(i - w - 1);
+        }
+        if up && right {
+            f(i - w + 1);
+        }
+        if down && left {
+            f(i + w - 1);
+        }
+        if down && right {
+            f(i + w + 1);
         }
     }
 }
@@ -150,51 +236,53 @@ fn for_neighbours(
 /// The pixels of the component of `mask` (8-connected) that contains `seed`.
 pub(crate) fn component_at(mask: &Mask, seed: (usize, usize)) -> Mask {
     let (h, w) = mask.dim();
-    let mut out = Mask::from_elem((h, w), false);
-    if seed.0 >= h || seed.1 >= w || !mask[seed] {
-        return out;
+    let mut out = vec![false; h * w];
+    if seed.0 < h && seed.1 < w && mask[seed] {
+        let m = flat(mask);
+        let s = seed.0 * w + seed.1;
+        let mut stack = vec![s];
+        out[s] = true;
+        while let Some(i) = stack.pop() {
+            neighbours(i, w, h, true, |j| {
+                if m[j] && !out[j] {
+                    out[j] = true;
+                    stack.push(j);
+                }
+            });
+        }
     }
-    let mut stack = vec![seed];
-    out[seed] = true;
-    while let Some((y, x)) = stack.pop() {
-        for_neighbours(y, x, h, w, true, |ny, nx| {
-            if mask[[ny, nx]] && !out[[ny, nx]] {
-                out[[ny, nx]] = true;
-                stack.push((ny, nx));
-            }
-        });
-    }
-    out
+    Mask::from_shape_vec((h, w), out).unwrap_or_else(|_| Mask::from_elem((h, w), false))
 }
 
 /// Fills every background region not 4-connected to the image border.
 pub(crate) fn fill_holes(mask: &Mask) -> Mask {
     let (h, w) = mask.dim();
-    let mut outside = Mask::from_elem((h, w), false);
-    let mut stack = Vec::new();
-    let push = |y: usize, x: usize, outside: &mut Mask, stack: &mut Vec<(usize, usize)>| {
-        if !mask[[y, x]] && !outside[[y, x]] {
-            outside[[y, x]] = true;
-            stack.push((y, x));
+    if h == 0 || w == 0 {
+        return mask.clone();
+    }
+    let m = flat(mask);
+    let mut outside = vec![false; h * w];
+    let mut stack: Vec<usize> = Vec::new();
+    let border = (0..w)
+        .chain((h - 1) * w..h * w)
+        .chain((0..h).map(|y| y * w))
+        .chain((0..h).map(|y| y * w + w - 1));
+    for i in border {
+        if !m[i] && !outside[i] {
+            outside[i] = true;
+            stack.push(i);
         }
-    };
-    for x in 0..w {
-        push(0, x, &mut outside, &mut stack);
-        push(h - 1, x, &mut outside, &mut stack);
     }
-    for y in 0..h {
-        push(y, 0, &mut outside, &mut stack);
-        push(y, w - 1, &mut outside, &mut stack);
-    }
-    while let Some((y, x)) = stack.pop() {
-        for_neighbours(y, x, h, w, false, |ny, nx| {
-            if !mask[[ny, nx]] && !outside[[ny, nx]] {
-                outside[[ny, nx]] = true;
-                stack.push((ny, nx));
+    while let Some(i) = stack.pop() {
+        neighbours(i, w, h, false, |j| {
+            if !m[j] && !outside[j] {
+                outside[j] = true;
+                stack.push(j);
             }
         });
     }
-    outside.mapv(|o| !o)
+    let filled: Vec<bool> = outside.iter().map(|&o| !o).collect();
+    Mask::from_shape_vec((h, w), filled).unwrap_or_else(|_| mask.clone())
 }
 
 /// For every `true` pixel, the distance in mm to the nearest `false` pixel (0 on `false`
@@ -318,6 +406,18 @@ fn dt1d(f: &[f64], s2: f64, out: &mut [f64], v: &mut [usize], z: &mut [f64]) {
     }
 }
 
+/// Distance (mm) from each pixel of `win` to the nearest `true` pixel of `mask` inside `win`;
+/// infinite outside the window. Enough wherever only short distances near a known place
+/// matter, at a fraction of a full transform's cost.
+pub(crate) fn distance_to_within(mask: &Mask, win: Window, spacing: Spacing) -> Array2<f32> {
+    let local = win.cut(mask).mapv(|m| !m);
+    let d = edt(&local, spacing, false);
+    let mut out = Array2::from_elem(mask.dim(), f32::INFINITY);
+    out.slice_mut(ndarray::s![win.y0..win.y0 + win.h, win.x0..win.x0 + win.w])
+        .assign(&d);
+    out
+}
+
 /// Dilation by a disc of `radius_mm`.
 pub(crate) fn dilate_disc(mask: &Mask, radius_mm: f64, spacing: Spacing) -> Mask {
     let inv = mask.mapv(|m| !m);
@@ -342,13 +442,12 @@ pub(crate) fn close_disc(mask: &Mask, radius_mm: f64, spacing: Spacing) -> Mask 
 /// Dilation by the 3×3 cross (`eight = false`) or square (`eight = true`).
 pub(crate) fn dilate3(mask: &Mask, eight: bool) -> Mask {
     let (h, w) = mask.dim();
-    let mut out = mask.clone();
-    for ((y, x), &m) in mask.indexed_iter() {
-        if m {
-            for_neighbours(y, x, h, w, eight, |ny, nx| out[[ny, nx]] = true);
-        }
+    let m = flat(mask);
+    let mut out = m.to_vec();
+    for (i, _) in m.iter().enumerate().filter(|(_, v)| **v) {
+        neighbours(i, w, h, eight, |j| out[j] = true);
     }
-    out
+    Mask::from_shape_vec((h, w), out).unwrap_or_else(|_| mask.clone())
 }
 
 /// Erosion by the 3×3 cross; outside the image counts as background.
@@ -379,50 +478,63 @@ pub(crate) fn dilate_rect(mask: &Mask, ry: usize, rx: usize) -> Mask {
     rect_pass(mask, ry, rx, false)
 }
 
-/// One erosion (`erode`) or dilation by a rectangle, separably along x then y.
+/// One erosion (`erode`) or dilation by a rectangle, separably along x then y, with running
+/// counts so the cost does not depend on the radius.
 fn rect_pass(mask: &Mask, ry: usize, rx: usize, erode: bool) -> Mask {
     let (h, w) = mask.dim();
-    let line = |vals: &[bool], r: usize, out: &mut [bool]| {
-        let n = vals.len();
-        let mut pre = vec![0u32; n + 1];
-        for i in 0..n {
-            pre[i + 1] = pre[i] + vals[i] as u32;
-        }
-        for (i, o) in out.iter_mut().enumerate().take(n) {
-            let lo = i.saturating_sub(r);
-            let hi = (i + r + 1).min(n);
-            let cnt = pre[hi] - pre[lo];
-            *o = if erode {
-                // Out-of-image neighbours are background.
-                i >= r && i + r < n && cnt as usize == 2 * r + 1
-            } else {
-                cnt > 0
-            };
+    let m = flat(mask);
+    let decide = |cnt: u32, full: usize, inside: bool| {
+        if erode {
+            inside && cnt as usize == full
+        } else {
+            cnt > 0
         }
     };
-    let mut tmp = Mask::from_elem((h, w), false);
-    let mut buf_in = vec![false; w.max(h)];
-    let mut buf_out = vec![false; w.max(h)];
+    // Along x, one row at a time.
+    let mut tmp = vec![false; h * w];
+    let mut pre = vec![0u32; w + 1];
     for y in 0..h {
+        let row = &m[y * w..(y + 1) * w];
         for x in 0..w {
-            buf_in[x] = mask[[y, x]];
+            pre[x + 1] = pre[x] + row[x] as u32;
         }
-        line(&buf_in[..w], rx, &mut buf_out[..w]);
-        for x in 0..w {
-            tmp[[y, x]] = buf_out[x];
+        let out = &mut tmp[y * w..(y + 1) * w];
+        for (x, o) in out.iter_mut().enumerate() {
+            let lo = x.saturating_sub(rx);
+            let hi = (x + rx + 1).min(w);
+            *o = decide(pre[hi] - pre[lo], 2 * rx + 1, x >= rx && x + rx < w);
         }
     }
-    let mut out = Mask::from_elem((h, w), false);
-    for x in 0..w {
-        for y in 0..h {
-            buf_in[y] = tmp[[y, x]];
-        }
-        line(&buf_in[..h], ry, &mut buf_out[..h]);
-        for y in 0..h {
-            out[[y, x]] = buf_out[y];
+    // Along y: per-column running counts, updated a row at a time (cache friendly).
+    let mut out = vec![false; h * w];
+    let mut count = vec![0u32; w];
+    // count[x] = number of true in rows [y - ry, y + ry] ∩ [0, h).
+    for y in 0..(ry + 1).min(h) {
+        for (c, &t) in count.iter_mut().zip(&tmp[y * w..(y + 1) * w]) {
+            *c += t as u32;
         }
     }
-    out
+    for y in 0..h {
+        let inside = y >= ry && y + ry < h;
+        for (x, o) in out[y * w..(y + 1) * w].iter_mut().enumerate() {
+            *o = decide(count[x], 2 * ry + 1, inside);
+        }
+        // Slide the window down one row.
+        if y + ry + 1 < h {
+            for (c, &t) in count
+                .iter_mut()
+                .zip(&tmp[(y + ry + 1) * w..(y + ry + 2) * w])
+            {
+                *c += t as u32;
+            }
+        }
+        if y >= ry {
+            for (c, &t) in count.iter_mut().zip(&tmp[(y - ry) * w..(y - ry + 1) * w]) {
+                *c -= t as u32;
+            }
+        }
+    }
+    Mask::from_shape_vec((h, w), out).unwrap_or_else(|_| Mask::from_elem((h, w), false))
 }
 
 /// Mean of `vals` over a `size × size` box (size odd) centred on each pixel; the box is
@@ -461,7 +573,15 @@ pub(crate) fn fill_polygon(shape: (usize, usize), pts: &[(f64, f64)]) -> Mask {
         return out;
     }
     let mut xs = Vec::with_capacity(16);
-    for y in 0..h {
+    // Only the rows the polygon spans.
+    let (ymin, ymax) = pts
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.0), b.max(p.0))
+        });
+    let row0 = ymin.ceil().max(0.0) as usize;
+    let row1 = (ymax.floor().max(-1.0) + 1.0).min(h as f64) as usize;
+    for y in row0..row1.max(row0) {
         let yc = y as f64;
         xs.clear();
         for i in 0..n {

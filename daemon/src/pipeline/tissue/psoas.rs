@@ -1,4 +1,6 @@
-//! The psoas muscles: grown from beside the vertebral body, one per side.
+//! The psoas muscles, grown from beside the vertebral body, and the quadratus lumborum,
+//! grown from beside the transverse processes against the paraspinal mass; one of each per
+//! side.
 //!
 //! The psoas lies in the cavity, against the side of the vertebral body, so the wall
 //! contours never include it. Each side gets a seed — the most muscle-like spot within a
@@ -9,7 +11,7 @@
 
 use ndarray::Array2;
 
-use super::morphology::{Mask, Spacing, box_mean, edt};
+use super::morphology::{Mask, Spacing, Window, box_mean, distance_to_within};
 use super::rays::{Star, star_region};
 use super::spine::Spine;
 
@@ -24,6 +26,9 @@ const SEED_MAX_MM: f32 = 15.0;
 const SEED_DISTANCE_COST: f32 = 0.02;
 /// A seed needs at least this score.
 const SEED_MIN_SCORE: f32 = 0.6;
+/// Half-size (mm, beyond the body's radius) of the vertebra with its processes, for the
+/// window in which distances to it are measured.
+const VERTEBRA_HALF_MM: f64 = 60.0;
 /// The psoas may not reach further forward than this many vertebral radii before the centre.
 const FRONT_LIMIT: f64 = 1.0;
 /// Gains of the star region, per mm.
@@ -42,28 +47,137 @@ const STAR: Star = Star {
     k_mm: 2.0,
 };
 
-/// The two psoas regions `(patient left, patient right)`; `None` where no seed was found.
-pub(crate) fn find_psoas(
+/// Quadratus lumborum seeds lie this many vertebral radii behind the body's centre …
+const QL_BACK: (f64, f64) = (0.3, 2.0);
+/// … this many radii from the midline …
+const QL_LATERAL: (f64, f64) = (2.0, 4.5);
+/// … and within this distance (mm) of the paraspinal wall band it rests against.
+const QL_NEAR_WALL_MM: f32 = 8.0;
+/// A quadratus seed needs this muscle-like fraction.
+const QL_MIN_FRACTION: f32 = 0.7;
+const QL_STAR: Star = Star {
+    rays: 64,
+    typical_mm: 15.0,
+    rho: 1.5,
+    max_mm: 40.0,
+    lam: 0.3,
+    k_mm: 2.0,
+};
+
+/// The quadratus lumborum of each side `(patient left, patient right)`, in the cavity next
+/// to the posterior wall band `ring`, outside `blocked` (the band and the psoas); `None`
+/// where none is found.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the distinct images and masks of one slice"
+)]
+pub(crate) fn find_quadratus(
+    smooth: &Array2<f32>,
+    spacing: Spacing,
+    spine: &Spine,
+    muscle_hu: f32,
+    cavity: &Mask,
+    ring: &Mask,
+    blocked: &Mask,
+    frac: &Array2<f32>,
+    window: (f32, f32),
+) -> (Option<Mask>, Option<Mask>) {
+    let (h, w) = smooth.dim();
+    let (vy, vx) = spine.centre;
+    let r = spine.radius_px;
+    // Distances to the band matter only around the seed area.
+    let margin = 2.0 * QL_NEAR_WALL_MM as f64;
+    let y_mid = vy + 0.5 * (QL_BACK.0 + QL_BACK.1) * r;
+    let half_y = 0.5 * (QL_BACK.1 - QL_BACK.0) * r * spacing[0] + margin;
+    let half_x = QL_LATERAL.1 * r * spacing[0] + margin;
+    let seed_area = Window::around((y_mid, vx), [half_y, half_x], spacing, (h, w));
+    let to_ring = distance_to_within(ring, seed_area, spacing);
+    let grow = |side: f64| -> Option<Mask> {
+        let mut best: Option<(f32, (usize, usize))> = None;
+        for ((y, x), &f) in frac.indexed_iter() {
+            let (dy, dx) = ((y as f64 - vy) / r, side * (x as f64 - vx) / r);
+            if dy < QL_BACK.0 || dy > QL_BACK.1 || dx < QL_LATERAL.0 || dx > QL_LATERAL.1 {
+                continue;
+            }
+            if to_ring[[y, x]] > QL_NEAR_WALL_MM || !cavity[[y, x]] || blocked[[y, x]] {
+                continue;
+            }
+            if best.is_none_or(|(b, _)| f > b) {
+                best = Some((f, (y, x)));
+            }
+        }
+        let (score, seed) = best?;
+        if score < QL_MIN_FRACTION {
+            return None;
+        }
+        let region = star_region(
+            smooth,
+            (seed.0 as f64, seed.1 as f64),
+            spacing,
+            &QL_STAR,
+            |v, (y, x)| {
+                if side * (x as f64 - vx) < 0.0 {
+                    GAIN_FORBIDDEN
+                } else if spine.region[[y, x]] || v > window.1 {
+                    GAIN_BONE
+                } else if v < window.0 {
+                    GAIN_FAT
+                } else if (v - muscle_hu).abs() >= LIKE_HU {
+                    GAIN_ORGAN
+                } else {
+                    1.0
+                }
+            },
+        );
+        Some(Array2::from_shape_fn((h, w), |p| {
+            region[p] && cavity[p] && !spine.region[p]
+        }))
+    };
+    (grow(1.0), grow(-1.0))
+}
+
+/// Fraction of psoas-like pixels (soft tissue near this scan's muscle HU, in the cavity,
+/// not bone) in a small box around each pixel.
+pub(crate) fn muscle_fraction(
     smooth: &Array2<f32>,
     spacing: Spacing,
     spine: &Spine,
     muscle_hu: f32,
     cavity: &Mask,
     window: (f32, f32),
-) -> (Option<Mask>, Option<Mask>) {
-    let (h, w) = smooth.dim();
-    let (vy, vx) = spine.centre;
-    let r = spine.radius_px;
+) -> Array2<f32> {
     let in_window = |v: f32| v >= window.0 && v <= window.1;
-    let like = Array2::from_shape_fn((h, w), |(y, x)| {
+    let like = Array2::from_shape_fn(smooth.dim(), |(y, x)| {
         let v = smooth[[y, x]];
         (in_window(v) && (v - muscle_hu).abs() < LIKE_HU && cavity[[y, x]] && !spine.region[[y, x]])
             as u8 as f32
     });
     let size = ((SEED_BOX_MM / spacing[0].min(spacing[1])).round() as usize | 1).max(3);
-    let frac = box_mean(&like, size);
-    let outside = spine.region.mapv(|m| !m);
-    let dist = edt(&outside, spacing, false);
+    box_mean(&like, size)
+}
+
+/// The two psoas regions `(patient left, patient right)`; `None` where no seed was found.
+/// `blocked` (the wall band) stops their growth like bone.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the distinct images and masks of one slice"
+)]
+pub(crate) fn find_psoas(
+    smooth: &Array2<f32>,
+    spacing: Spacing,
+    spine: &Spine,
+    muscle_hu: f32,
+    blocked: &Mask,
+    frac: &Array2<f32>,
+    window: (f32, f32),
+) -> (Option<Mask>, Option<Mask>) {
+    let (h, w) = smooth.dim();
+    let (vy, vx) = spine.centre;
+    let r = spine.radius_px;
+    // Distances to the vertebra matter only within the seed range of it.
+    let reach = SEED_MAX_MM as f64 + r * spacing[0] + VERTEBRA_HALF_MM;
+    let near = Window::around((vy, vx), [reach, reach], spacing, (h, w));
+    let dist = distance_to_within(&spine.region, near, spacing);
     let grow = |side: f64| -> Option<Mask> {
         let mut best: Option<(f32, (usize, usize))> = None;
         for ((y, x), &f) in frac.indexed_iter() {
@@ -85,29 +199,51 @@ pub(crate) fn find_psoas(
         if score < SEED_MIN_SCORE {
             return None;
         }
-        let region = star_region(
+        let gain = |v: f32, (y, x): (usize, usize)| {
+            if side * (x as f64 - vx) < 0.0 || (y as f64) < vy - FRONT_LIMIT * r {
+                GAIN_FORBIDDEN
+            } else if spine.region[[y, x]] || blocked[[y, x]] || v > window.1 {
+                GAIN_BONE
+            } else if v < window.0 {
+                GAIN_FAT
+            } else if (v - muscle_hu).abs() >= LIKE_HU {
+                GAIN_ORGAN
+            } else {
+                1.0
+            }
+        };
+        let keep =
+            |m: &Mask| Array2::from_shape_fn((h, w), |p| m[p] && !spine.region[p] && !blocked[p]);
+        // The seed sits at the muscle's medial edge; grow again from the centre of the first
+        // region so the size prior applies to the radius about the muscle's own centre.
+        let first = keep(&star_region(
             smooth,
             (seed.0 as f64, seed.1 as f64),
             spacing,
             &STAR,
-            |v, (y, x)| {
-                if side * (x as f64 - vx) < 0.0 || (y as f64) < vy - FRONT_LIMIT * r {
-                    GAIN_FORBIDDEN
-                } else if spine.region[[y, x]] || v > window.1 {
-                    GAIN_BONE
-                } else if v < window.0 {
-                    GAIN_FAT
-                } else if (v - muscle_hu).abs() >= LIKE_HU {
-                    GAIN_ORGAN
-                } else {
-                    1.0
-                }
-            },
-        );
-        Some(Array2::from_shape_fn((h, w), |p| {
-            region[p] && !spine.region[p]
-        }))
+            gain,
+        ));
+        let Some(centre) = centroid(&first) else {
+            return Some(first);
+        };
+        if !first[(centre.0.round() as usize, centre.1.round() as usize)] {
+            return Some(first);
+        }
+        Some(keep(&star_region(smooth, centre, spacing, &STAR, gain)))
     };
     // x runs from the patient's right to left, so the patient's left psoas is at larger x.
     (grow(1.0), grow(-1.0))
+}
+
+/// Centroid `(y, x)` of a mask, if it has any pixel.
+fn centroid(m: &Mask) -> Option<(f64, f64)> {
+    let (mut n, mut sy, mut sx) = (0usize, 0f64, 0f64);
+    for ((y, x), &v) in m.indexed_iter() {
+        if v {
+            n += 1;
+            sy += y as f64;
+            sx += x as f64;
+        }
+    }
+    (n > 0).then(|| (sy / n as f64, sx / n as f64))
 }

@@ -78,7 +78,9 @@ impl Fan {
     #[inline]
     pub fn pixel(&self, i: usize, k: usize) -> Option<(usize, usize)> {
         let (y, x) = self.point(i, k as f64);
-        let (y, x) = (y.round(), x.round());
+        // floor(v + 0.5): rounding without the libm call (ties differ only for negatives,
+        // which are outside the image anyway).
+        let (y, x) = ((y + 0.5).floor(), (x + 0.5).floor());
         if y >= 0.0 && x >= 0.0 && (y as usize) < self.shape.0 && (x as usize) < self.shape.1 {
             Some((y as usize, x as usize))
         } else {
@@ -167,55 +169,66 @@ impl DepthFan {
 }
 
 /// Score of a state the path may never take.
-pub(crate) const FORBIDDEN: f64 = -1e18;
+pub(crate) const FORBIDDEN: f64 = -1e30;
 
 /// Picks one state per ray (row of `u`) maximising the sum of scores minus `lam` per unit
 /// of change between neighbouring rays, changes limited to `k`, on a closed loop of rays.
 ///
-/// The loop is unrolled three times and the middle lap returned, which in practice makes the
+/// The loop is unrolled to two laps and the middle lap returned, which in practice makes the
 /// start and end of the contour agree without fixing the start state.
 pub(crate) fn dp_closed(u: &Array2<f64>, k: usize, lam: f64) -> Vec<usize> {
     let (n, j) = u.dim();
     if n == 0 || j == 0 {
         return vec![0; n];
     }
-    let laps = 3 * n;
-    let mut score: Vec<f64> = u.row(0).to_vec();
-    let mut next = vec![0f64; j];
-    let mut back = vec![0u32; laps * j];
-    let k = k as isize;
-    for t in 1..laps {
-        let row = u.row(t % n);
+    // Rays in the order n/2 … n−1, 0 … n−1, 0 … n/2−1: the full lap in the middle gets half
+    // a lap of context on each side.
+    let half = n / 2;
+    let order: Vec<usize> = (half..n).chain(0..n).chain(0..half).collect();
+    let rows: Vec<Vec<f32>> = (0..n)
+        .map(|i| u.row(i).iter().map(|&v| v as f32).collect())
+        .collect();
+    let lam = lam as f32;
+    let penalty: Vec<f32> = (0..=k).map(|d| lam * d as f32).collect();
+    let mut score: Vec<f32> = rows[order[0]].clone();
+    let mut next = vec![0f32; j];
+    let mut back = vec![0u32; order.len() * j];
+    for (t, &ray) in order.iter().enumerate().skip(1) {
+        let row = &rows[ray];
+        let bt = &mut back[t * j..(t + 1) * j];
         for s in 0..j {
-            let mut best = FORBIDDEN * 2.0;
+            let lo = s.saturating_sub(k);
+            let hi = (s + k).min(j - 1);
+            let mut best = f32::NEG_INFINITY;
             let mut arg = s;
-            let lo = (s as isize - k).max(0) as usize;
-            let hi = ((s as isize + k) as usize).min(j - 1);
-            for (p, &sp) in score.iter().enumerate().take(hi + 1).skip(lo) {
-                let cand = sp - lam * (s as isize - p as isize).unsigned_abs() as f64;
+            for (p, &sp) in score[lo..=hi].iter().enumerate() {
+                let p = p + lo;
+                let cand = sp - penalty[p.abs_diff(s)];
                 if cand > best {
                     best = cand;
                     arg = p;
                 }
             }
             next[s] = best + row[s];
-            back[t * j + s] = arg as u32;
+            bt[s] = arg as u32;
         }
         std::mem::swap(&mut score, &mut next);
     }
+    let laps = order.len();
     let mut path = vec![0usize; laps];
     let mut cur = score
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(i, _)| i)
-        .unwrap_or(0);
+        .map_or(0, |(i, _)| i);
     path[laps - 1] = cur;
     for t in (1..laps).rev() {
         cur = back[t * j + cur] as usize;
         path[t - 1] = cur;
     }
-    path[n..2 * n].to_vec()
+    // Positions n − half … 2n − half − 1 of the order hold rays 0 … n−1.
+    let start = n - half;
+    path[start..start + n].to_vec()
 }
 
 /// Parameters of a star-shaped region grown from a seed.

@@ -11,13 +11,16 @@
 use ndarray::Array2;
 
 use super::morphology::{
-    Mask, Spacing, close_disc, component_at, components, dilate_disc, edt, fill_holes,
+    Mask, Spacing, Window, close_disc, component_at, components, dilate_disc, edt, fill_holes,
 };
 use super::rays::{Star, star_region};
 
 /// How far (mm) the heavily smoothed vertebral body spreads beyond the bone: its core,
 /// eroded by this much, is what is certainly bone.
 const VB_BLUR_MARGIN_MM: f32 = 4.0;
+
+/// How far (mm) beyond the vertebral body's inscribed radius its processes may reach.
+const VERTEBRA_REACH_MM: f64 = 75.0;
 
 /// What the segmenter knows about the spine on this slice.
 pub(crate) struct Spine {
@@ -142,31 +145,44 @@ pub(crate) fn find_spine(
         origin,
         ..
     } = best?;
+    // The rest works in a window around the vertebral body, large enough for the
+    // transverse and spinous processes.
+    let half = r_mm + VERTEBRA_REACH_MM;
+    let win = Window::around((q.0 as f64, q.1 as f64), [half, half], spacing, (h, w));
+    let ql = (q.0 - win.y0, q.1 - win.x0);
     // The whole vertebra: hard bone 8-connected to the body found above.
-    let mut vb = Mask::from_elem((h, w), false);
+    let mut vb = Mask::from_elem((win.h, win.w), false);
     for ((y, x), &f) in filled.indexed_iter() {
-        if f {
-            vb[[y + origin.0, x + origin.1]] = true;
+        let (gy, gx) = (y + origin.0, x + origin.1);
+        if f && win.contains(gy, gx) {
+            vb[[gy - win.y0, gx - win.x0]] = true;
         }
     }
-    // The smoothed dense region reaches a few mm past the cortex; its core is bone.
-    let core = edt(&vb, spacing, true).mapv(|d| d > VB_BLUR_MARGIN_MM);
-    let mut bone = Mask::from_elem((h, w), false);
+    // The smoothed dense region reaches a few mm past the cortex (further next to very
+    // dense bone); its core, where the lightly smoothed image is dense too, is bone.
+    let smooth_w = win.cut(smooth);
+    let mut core = edt(&vb, spacing, true).mapv(|d| d > VB_BLUR_MARGIN_MM);
+    ndarray::Zip::from(&mut core)
+        .and(&smooth_w)
+        .for_each(|c, &s| *c = *c && s > threshold);
+    let body_w = win.cut(body);
+    let mut bone = Mask::from_elem((win.h, win.w), false);
     ndarray::Zip::from(&mut bone)
-        .and(smooth)
-        .and(body)
+        .and(&smooth_w)
+        .and(&body_w)
         .and(&core)
         .for_each(|o, &s, &b, &c| *o = (b && s > 150.0) || c);
-    let vertebra = component_at(&bone, q);
-    let mut region = fill_holes(&close_disc(&vertebra, 3.0, spacing));
-    ndarray::Zip::from(&mut region)
+    let vertebra = component_at(&bone, ql);
+    let mut region_w = fill_holes(&close_disc(&vertebra, 3.0, spacing));
+    let dense_w = win.cut(&dense);
+    let canal = find_canal(&smooth_w, spacing, &dense_w, (ql.0 as f64, ql.1 as f64));
+    ndarray::Zip::from(&mut region_w)
         .and(&core)
-        .for_each(|r, &c| *r = *r || c);
-    let radius_px = r_mm / sp_y;
-    let canal = find_canal(smooth, spacing, &dense, (q.0 as f64, q.1 as f64));
-    ndarray::Zip::from(&mut region)
         .and(&canal)
-        .for_each(|r, &c| *r = *r || c);
+        .for_each(|r, &c, &k| *r = *r || c || k);
+    let mut region = Mask::from_elem((h, w), false);
+    win.paste_or(&region_w, &mut region);
+    let radius_px = r_mm / sp_y;
     Some(Spine {
         centre: (q.0 as f64, q.1 as f64),
         radius_px,
