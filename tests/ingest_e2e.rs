@@ -1,20 +1,12 @@
 //! Intake end to end: a real daemon watching real folders, real DICOM from
 //! `../shared/data` (copied into temp dirs; the shared folder is read-only).
 
-use crate::common::{Daemon, TestDb, backends, shared_data, wait_for};
+use crate::common::{Daemon, FAST_INGEST, TestDb, backends, shared_data, wait_for};
 use idoctor_console::client::Client;
 use idoctor_protocol::{SeriesInfo, SeriesState};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Fast intake for tests: files settle in 300 ms, series complete after 0.6 s quiet.
-pub const FAST_INGEST: &[(&str, &str)] = &[
-    ("IDOCTOR_INGEST__FILE_SETTLE_MS", "300"),
-    ("IDOCTOR_INGEST__SERIES_QUIET_S", "0.6"),
-    ("IDOCTOR_INGEST__RESCAN_INTERVAL_S", "2"),
-    ("IDOCTOR_JOBS__HELD_RETRY_S", "1"),
-];
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)

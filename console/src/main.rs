@@ -9,9 +9,16 @@ async fn main() {
     let ctx = Context::new(args.server);
     let outcome = match args.command {
         Some(command) => cli::run(&ctx, command).await,
-        None => idoctor_console::tui::run(ctx, args.readonly)
-            .await
-            .map_err(|e| cli::CliError::Other(format!("terminal error: {e}"))),
+        None => idoctor_console::tui::run(
+            ctx,
+            idoctor_console::tui::Options {
+                readonly: args.readonly,
+                theme: args.theme,
+                config: args.tui_config,
+            },
+        )
+        .await
+        .map_err(|e| cli::CliError::Other(format!("terminal error: {e}"))),
     };
     if let Err(e) = outcome {
         eprintln!("idoctor: {e}");

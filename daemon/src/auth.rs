@@ -165,12 +165,25 @@ pub fn load_or_create_secret(configured: &str, data_dir: &Path) -> Result<Vec<u8
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut secret = [0u8; 32];
             rand::fill(&mut secret);
-            let mut file = std::fs::OpenOptions::new()
+            let created = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .open(&path)
-                .map_err(|e| AuthError::Secret(format!("cannot create {}: {e}", path.display())))?;
+                .open(&path);
+            let mut file = match created {
+                Ok(f) => f,
+                // Another daemon sharing the data dir created it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    return load_or_create_secret(configured, data_dir);
+                }
+                Err(e) => {
+                    return Err(AuthError::Secret(format!(
+                        "cannot create {}: {e}",
+                        path.display()
+                    )));
+                }
+            };
             file.write_all(encode_hex(&secret).as_bytes())
                 .and_then(|_| file.sync_all())
                 .map_err(|e| AuthError::Secret(format!("cannot write {}: {e}", path.display())))?;

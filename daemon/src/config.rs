@@ -96,6 +96,9 @@ pub struct AuthSettings {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestSettings {
+    /// Run intake in this daemon. With several daemons on one database and one archive,
+    /// one may ingest while the others only run jobs.
+    pub enabled: bool,
     /// Root of the per-user drop folders (`<watch_root>/<username>/`).
     pub watch_root: PathBuf,
     /// A file is picked up once its size and mtime have not changed for this long.
@@ -195,6 +198,7 @@ impl Default for AuthSettings {
 impl Default for IngestSettings {
     fn default() -> Self {
         Self {
+            enabled: true,
             watch_root: PathBuf::from("./watch-folders"),
             file_settle_ms: 2000,
             series_quiet_s: 60.0,
@@ -577,6 +581,9 @@ jwt_secret = ""
 token_ttl_s = 43200
 
 [ingest]
+# Run intake in this daemon (several daemons may share one database and archive; one
+# can ingest while the others only run jobs).
+enabled = true
 # Root of the per-user drop folders: <watch_root>/<username>/
 watch_root = "./watch-folders"
 # A file counts once its size and mtime have been still this long (partial-write guard).

@@ -116,7 +116,11 @@ pub async fn serve<S: Store>(
             grace,
         ));
     }
-    tasks.spawn(crate::ingest::run(state.clone()));
+    if state.settings.ingest.enabled {
+        tasks.spawn(crate::ingest::run(state.clone()));
+    } else {
+        tracing::info!("intake disabled in this daemon ([ingest] enabled = false)");
+    }
     tasks.spawn(crate::jobs::run_workers(state.clone()));
     tracing::info!(
         listeners = ?described,

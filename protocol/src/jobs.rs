@@ -348,7 +348,7 @@ pub struct JobDetail {
 
 /// Which picture to fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case")]
 pub enum ImageKind {
     /// Mid-sagittal reformat with L3 and the other levels drawn.
     Sagittal,

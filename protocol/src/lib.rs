@@ -341,6 +341,133 @@ mod tests {
         assert!(!Request::GetJob { job_id: 1 }.admin_only());
     }
 
+    /// Every wire type must survive the Bincode codec tarpc uses (serde features that
+    /// need `deserialize_any`, such as internally tagged enums, fail here, not in the field).
+    fn bincode<T: Serialize + for<'de> Deserialize<'de> + Unpin>(value: &T) -> T {
+        use std::pin::Pin;
+        use tarpc::tokio_serde::formats::Bincode;
+        use tarpc::tokio_serde::{Deserializer, Serializer};
+        use tarpc::tokio_util::bytes::BytesMut;
+        let mut codec: Bincode<T, T> = Bincode::default();
+        let bytes = Pin::new(&mut codec).serialize(value).expect("serialize");
+        Pin::new(&mut codec)
+            .deserialize(&BytesMut::from(&bytes[..]))
+            .expect("deserialize")
+    }
+
+    #[test]
+    fn requests_and_responses_survive_bincode() {
+        let requests = vec![
+            Request::Whoami,
+            Request::ListJobs {
+                state: Some(JobState::Held),
+            },
+            Request::SetL3 {
+                job_id: 3,
+                z_mm: -12.5,
+            },
+            Request::UploadMask {
+                job_id: 1,
+                tissue: MaskTissue::Psoas,
+                png: vec![1, 2, 3],
+            },
+            Request::Image {
+                job_id: 1,
+                version: None,
+                image: ImageKind::Axial { index: 7 },
+            },
+            Request::Image {
+                job_id: 1,
+                version: Some(2),
+                image: ImageKind::Sagittal,
+            },
+            Request::QuotaAdjust {
+                username: "u".into(),
+                quota_type: QuotaType::StorageDicom,
+                limit: None,
+            },
+            Request::Usage {
+                filter: UsageFilter {
+                    kind: Some(UsageKind::Refund),
+                    limit: Some(5),
+                    ..Default::default()
+                },
+            },
+            Request::AddUser(NewUser {
+                username: "a".into(),
+                password: "p".into(),
+                role: Role::Admin,
+                plan: None,
+            }),
+        ];
+        for r in &requests {
+            assert_eq!(format!("{:?}", bincode(r)), format!("{r:?}"));
+        }
+        let analysis = Analysis {
+            schema_version: ANALYSIS_SCHEMA_VERSION,
+            series_uid: "1.2".into(),
+            study_uid: "1.3".into(),
+            patient_id: "P".into(),
+            volume: VolumeSummary {
+                slices: 2,
+                rows: 4,
+                columns: 4,
+                pixel_spacing_mm: [1.0, 1.0],
+                slice_spacing_mm: 3.0,
+                z_min_mm: 0.0,
+                z_max_mm: 3.0,
+                warnings: vec![],
+            },
+            patient: PatientInfo::default(),
+            l3: L3Finding {
+                status: L3Status::NotFound,
+                mid_z_mm: None,
+                z_range_mm: None,
+                mid_slice_index: None,
+                mid_slice_uid: None,
+                confidence: 0.0,
+                low_confidence: false,
+                method: "classical".into(),
+                anchors: vec![],
+                reason: Some("outside".into()),
+                evidence: vec![],
+            },
+            metrics: None,
+            metrics_missing_reason: Some("L3 not found".into()),
+            methods: Methods {
+                l3: "classical".into(),
+                tissue: "none".into(),
+            },
+            timings_ms: Timings::default(),
+        };
+        let responses = vec![
+            Response::Ok,
+            Response::Result(Box::new(ResultVersion {
+                info: VersionInfo {
+                    version: 1,
+                    kind: ResultKind::L3Corrected,
+                    created_by: None,
+                    reason: "r".into(),
+                    l3_mid_z_mm: Some(1.0),
+                    bytes: 9,
+                    created_at_ms: 0,
+                },
+                analysis,
+            })),
+            Response::Image(Image {
+                png: vec![0; 3],
+                width: 1,
+                height: 1,
+                version: None,
+            }),
+        ];
+        for r in &responses {
+            assert_eq!(format!("{:?}", bincode(r)), format!("{r:?}"));
+        }
+        let err = ApiError::new(ErrorCode::QuotaExceeded, "x");
+        assert_eq!(bincode(&err), err);
+    }
+
     #[test]
     fn names_round_trip() {
         for t in QuotaType::ALL {

@@ -23,6 +23,8 @@ pub struct Daemon {
     pub watch_root: PathBuf,
     /// The console's config dir (sessions, pins).
     pub config_dir: PathBuf,
+    /// The Unix socket.
+    socket: PathBuf,
     /// Database URL.
     pub db_url: String,
     /// Extra `IDOCTOR_*` environment.
@@ -39,6 +41,7 @@ impl Daemon {
         let watch_root = root.path().join("watch");
         let config_dir = root.path().join("console");
         let mut daemon = Daemon {
+            socket: data_dir.join("idoctord.sock"),
             data_dir,
             watch_root,
             config_dir,
@@ -55,9 +58,37 @@ impl Daemon {
         daemon
     }
 
+    /// A second daemon on the same database, data dir and watch root (a scaled-out
+    /// site), with its own socket and logs.
+    pub async fn start_sibling(&self, env: &[(&str, &str)]) -> Daemon {
+        let root = tempfile::tempdir().expect("temp dir");
+        let socket = root.path().join("sibling.sock");
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.push((
+            "IDOCTOR_SERVER__SOCKET".into(),
+            socket.display().to_string(),
+        ));
+        let mut sibling = Daemon {
+            data_dir: self.data_dir.clone(),
+            watch_root: self.watch_root.clone(),
+            config_dir: root.path().join("console"),
+            socket,
+            db_url: self.db_url.clone(),
+            env,
+            root,
+            child: None,
+            starts: 0,
+        };
+        sibling.spawn().await;
+        sibling
+    }
+
     /// The Unix socket.
     pub fn socket(&self) -> PathBuf {
-        self.data_dir.join("idoctord.sock")
+        self.socket.clone()
     }
 
     /// The socket as a console endpoint.

@@ -85,3 +85,29 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Fast intake for tests: files settle in 300 ms, series complete after 0.6 s quiet,
+/// held work is retried every second.
+pub const FAST_INGEST: &[(&str, &str)] = &[
+    ("IDOCTOR_INGEST__FILE_SETTLE_MS", "300"),
+    ("IDOCTOR_INGEST__SERIES_QUIET_S", "0.6"),
+    ("IDOCTOR_INGEST__RESCAN_INTERVAL_S", "2"),
+    ("IDOCTOR_JOBS__HELD_RETRY_S", "1"),
+    ("IDOCTOR_JOBS__POLL_MS", "100"),
+];
+
+/// Drops a phantom series (written elsewhere, then renamed in) into `user`'s watch
+/// folder of `daemon`; returns its truth.
+pub fn drop_phantom(
+    daemon: &Daemon,
+    user: &str,
+    seed: u64,
+    slices: usize,
+    matrix: usize,
+) -> idoctor_daemon::phantom::Truth {
+    let staging = daemon.root.path().join("staging");
+    let opts = idoctor_daemon::phantom::PhantomOptions::new(seed, slices, matrix);
+    idoctor_daemon::demo::drop_phantom(&opts, &staging, &daemon.watch_root.join(user))
+        .expect("drop a phantom")
+        .0
+}

@@ -29,6 +29,13 @@ pub struct Cli {
     /// Interactive console only: browse, never change anything.
     #[arg(long)]
     pub readonly: bool,
+    /// Interactive console only: colour theme, dark or light (overrides the config file).
+    #[arg(long, value_parser = ["dark", "light"])]
+    pub theme: Option<String>,
+    /// Interactive console only: the config file with theme, colours and key bindings
+    /// [default: tui.toml in the config folder].
+    #[arg(long, value_name = "FILE")]
+    pub tui_config: Option<PathBuf>,
     /// Subcommand; none opens the interactive console.
     #[command(subcommand)]
     pub command: Option<Command>,

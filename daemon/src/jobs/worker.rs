@@ -9,7 +9,7 @@
 use super::execute::{self, Executed, RunError, overall};
 use crate::quota::{job_step_key, result_storage_key, step_quota};
 use crate::state::AppState;
-use crate::store::jobs::{Claim, JobRow, Recorded, RunDone};
+use crate::store::jobs::{Claim, JobRow, Recorded, RunDone, RunFailure};
 use crate::store::{Charge, Store, now_ms};
 use idoctor_protocol::{JobStep, L3Status};
 use std::sync::Arc;
@@ -388,15 +388,17 @@ async fn fail<S: Store>(state: &AppState<S>, worker: &str, job: &JobRow, error: 
     let outcome = state
         .store
         .fail_run(
-            job.id,
-            worker,
-            job.run_seq,
-            &message,
-            retry_at,
-            if retry_at.is_none() {
-                refund_key.as_deref()
-            } else {
-                None
+            &RunFailure {
+                job_id: job.id,
+                worker,
+                run_seq: job.run_seq,
+                error: &message,
+                retry_at_ms: retry_at,
+                refund_key: if retry_at.is_none() {
+                    refund_key.as_deref()
+                } else {
+                    None
+                },
             },
             now_ms(),
         )

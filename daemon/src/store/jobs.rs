@@ -140,6 +140,23 @@ pub enum Claim {
     },
 }
 
+/// A failed run to record, for [`JobStore::fail_run`].
+#[derive(Debug, Clone, Copy)]
+pub struct RunFailure<'a> {
+    /// Job.
+    pub job_id: i64,
+    /// Worker that holds the lease.
+    pub worker: &'a str,
+    /// The run.
+    pub run_seq: i64,
+    /// What went wrong, for the job's `error` and the refund's note.
+    pub error: &'a str,
+    /// Back to the queue at this time; `None` fails the job for good.
+    pub retry_at_ms: Option<i64>,
+    /// The run's charge to refund, when the job fails for good.
+    pub refund_key: Option<&'a str>,
+}
+
 /// A finished run to record.
 #[derive(Debug, Clone)]
 pub struct RunDone {
@@ -268,12 +285,7 @@ pub trait JobStore {
     /// run's charge refunded (`refund_key`).
     fn fail_run(
         &self,
-        job_id: i64,
-        worker: &str,
-        run_seq: i64,
-        error: &str,
-        retry_at_ms: Option<i64>,
-        refund_key: Option<&str>,
+        failure: &RunFailure<'_>,
         now_ms: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
@@ -599,14 +611,10 @@ macro_rules! impl_job_store {
             #[tracing::instrument(skip_all)]
             async fn fail_run(
                 &self,
-                job_id: i64,
-                worker: &str,
-                run_seq: i64,
-                error: &str,
-                retry_at_ms: Option<i64>,
-                refund_key: Option<&str>,
+                failure: &$crate::store::jobs::RunFailure<'_>,
                 now_ms: i64,
             ) -> Result<bool, $crate::store::StoreError> {
+                let $crate::store::jobs::RunFailure { job_id, worker, run_seq, error, retry_at_ms, refund_key } = *failure;
                 let mut tx = self.begin_write().await?;
                 let (state, not_before) = match retry_at_ms {
                     Some(t) => ("queued", t),

@@ -243,8 +243,16 @@ fn segment_crop(
             spacing,
             (h, w),
         );
+        // The psoas and quadratus lie beside the vertebral body: place them from its own
+        // centre.
+        let body = (
+            sp.body_centre.0 - win.y0 as f64,
+            sp.body_centre.1 - win.x0 as f64,
+        );
         let local = spine::Spine {
-            centre: (sp.centre.0 - win.y0 as f64, sp.centre.1 - win.x0 as f64),
+            centre: body,
+            body_centre: body,
+            body_radius_px: sp.body_radius_px,
             radius_px: sp.radius_px,
             radius_mm: sp.radius_mm,
             region: win.cut(&sp.region),

@@ -19,13 +19,24 @@ use super::rays::{Star, star_region};
 /// eroded by this much, is what is certainly bone.
 const VB_BLUR_MARGIN_MM: f32 = 4.0;
 
+/// A hole in a dense component less than this many HU above muscle is soft tissue (the
+/// spinal canal), not hypodense bone.
+const SOFT_HOLE_MARGIN_HU: f32 = 20.0;
+
 /// How far (mm) beyond the vertebral body's inscribed radius its processes may reach.
 const VERTEBRA_REACH_MM: f64 = 75.0;
 
 /// What the segmenter knows about the spine on this slice.
 pub(crate) struct Spine {
-    /// Centre `(y, x)` of the vertebral body (or disc), pixels.
+    /// Centre `(y, x)` of the largest disc inscribed in the vertebra with its canal filled,
+    /// pixels: the body's centre, or on a vertebra with a wide arch a point between body and
+    /// canal. The wall and paraspinal geometry are measured from it.
     pub centre: (f64, f64),
+    /// Centre `(y, x)` of the largest disc inscribed in bone alone (the canal left out):
+    /// the vertebral body itself, which the psoas lie beside.
+    pub body_centre: (f64, f64),
+    /// Radius of that disc, pixels along y.
+    pub body_radius_px: f64,
     /// Radius of the largest disc inscribed in the vertebral body, pixels along y.
     pub radius_px: f64,
     /// The same radius in mm.
@@ -41,6 +52,7 @@ struct Candidate {
     centre: (usize, usize),
     r_mm: f64,
     filled: Mask,
+    solid: Mask,
     origin: (usize, usize),
 }
 
@@ -110,6 +122,11 @@ pub(crate) fn find_spine(
         }
         let filled = fill_holes(&comp);
         let dist = edt(&filled, spacing, true);
+        // Bone alone: a filled hole that reads as soft tissue is the spinal canal.
+        let soft = muscle_hu + SOFT_HOLE_MARGIN_HU;
+        let solid = Mask::from_shape_fn((hh, ww), |(y, x)| {
+            filled[[y, x]] && (comp[[y, x]] || smooth[[y + by0, x + bx0]] >= soft)
+        });
         let mut top: Option<(f32, (usize, usize))> = None;
         for ((y, x), &d) in dist.indexed_iter() {
             let (gy, gx) = ((y + by0) as f64, (x + bx0) as f64);
@@ -134,6 +151,7 @@ pub(crate) fn find_spine(
                 centre: (qy + by0, qx + bx0),
                 r_mm,
                 filled,
+                solid,
                 origin: (by0, bx0),
             });
         }
@@ -142,9 +160,30 @@ pub(crate) fn find_spine(
         centre: q,
         r_mm,
         filled,
+        solid,
         origin,
         ..
     } = best?;
+    // The body's own centre: the deepest bone point near the inscribed disc found above.
+    let (body_centre, body_r_mm) = {
+        let dist = edt(&solid, spacing, true);
+        let reach = r_mm * 1.5;
+        let mut top: Option<(f32, (usize, usize))> = None;
+        for ((y, x), &d) in dist.indexed_iter() {
+            let (gy, gx) = (y + origin.0, x + origin.1);
+            let off = ((gy as f64 - q.0 as f64) * sp_y).hypot((gx as f64 - q.1 as f64) * sp_x);
+            if !d.is_finite() || off > reach {
+                continue;
+            }
+            if top.is_none_or(|(b, _)| d > b) {
+                top = Some((d, (gy, gx)));
+            }
+        }
+        match top {
+            Some((d, (y, x))) if f64::from(d) >= 0.5 * r_mm => ((y as f64, x as f64), f64::from(d)),
+            _ => ((q.0 as f64, q.1 as f64), r_mm),
+        }
+    };
     // The rest works in a window around the vertebral body, large enough for the
     // transverse and spinous processes.
     let half = r_mm + VERTEBRA_REACH_MM;
@@ -185,6 +224,8 @@ pub(crate) fn find_spine(
     let radius_px = r_mm / sp_y;
     Some(Spine {
         centre: (q.0 as f64, q.1 as f64),
+        body_centre,
+        body_radius_px: body_r_mm / sp_y,
         radius_px,
         radius_mm: r_mm,
         region,

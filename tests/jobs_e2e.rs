@@ -1,0 +1,491 @@
+//! Jobs end to end, with real daemon processes: auto and review modes, L3 correction,
+//! mask upload, versions, quota holds that resume, crash recovery, two daemons on one
+//! PostgreSQL database, and isolation between users.
+
+use crate::common::{Daemon, FAST_INGEST, TestDb, backends, drop_phantom, wait_for};
+use idoctor_console::client::Client;
+use idoctor_daemon::store::{PgStore, QuotaStore, SqliteStore};
+use idoctor_protocol::{
+    ErrorCode, ImageKind, JobDetail, JobInfo, JobMode, JobState, L3Status, MaskTissue, QuotaType,
+    ResultKind, UsageFilter, UsageKind,
+};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(180);
+
+async fn wait_jobs(client: &Client, what: &str, done: impl Fn(&[JobInfo]) -> bool) -> Vec<JobInfo> {
+    wait_for(WAIT, what, || async {
+        let jobs = client.list_jobs(None).await.ok()?;
+        done(&jobs).then_some(jobs)
+    })
+    .await
+}
+
+async fn wait_job(
+    client: &Client,
+    id: i64,
+    what: &str,
+    done: impl Fn(&JobDetail) -> bool,
+) -> JobDetail {
+    wait_for(WAIT, what, || async {
+        let d = client.get_job(id).await.ok()?;
+        done(&d).then_some(d)
+    })
+    .await
+}
+
+async fn consumes(admin: &Client, user: &str, t: QuotaType) -> usize {
+    admin
+        .usage(UsageFilter {
+            username: Some(user.into()),
+            quota_type: Some(t),
+            kind: Some(UsageKind::Consume),
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .entries
+        .len()
+}
+
+async fn assert_reconciled(db: &TestDb) {
+    let drift = match db.backend {
+        "sqlite" => SqliteStore::connect(&db.url)
+            .await
+            .unwrap()
+            .reconcile()
+            .await
+            .unwrap(),
+        _ => PgStore::connect(&db.url)
+            .await
+            .unwrap()
+            .reconcile()
+            .await
+            .unwrap(),
+    };
+    assert!(drift.is_empty(), "ledger drift: {drift:?}");
+}
+
+fn png_with_rect(rows: u32, cols: u32, rect: (u32, u32, u32, u32)) -> (Vec<u8>, u64) {
+    let (x0, y0, w, h) = rect;
+    let mut img = image::GrayImage::new(cols, rows);
+    for y in y0..y0 + h {
+        for x in x0..x0 + w {
+            img.put_pixel(x, y, image::Luma([255]));
+        }
+    }
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    (out.into_inner(), u64::from(w * h))
+}
+
+#[tokio::test]
+async fn auto_mode_measures_the_phantom_and_a_mask_makes_a_new_version() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let daemon = Daemon::start(&db, FAST_INGEST).await;
+        let root_pw = daemon.add_user("root", "admin", "enterprise");
+        let pw = daemon.add_user("ana", "operator", "pro");
+        let root = daemon.login("root", &root_pw).await;
+        let ana = daemon.login("ana", &pw).await;
+        let truth = drop_phantom(&daemon, "ana", 3, 125, 256);
+
+        let jobs = wait_jobs(&ana, "the job to finish", |j| {
+            j.len() == 1 && j[0].state == JobState::Done
+        })
+        .await;
+        let job = &jobs[0];
+        assert_eq!(job.version, Some(1));
+        let v1 = ana.results(job.id, None).await.unwrap();
+        let a = &v1.analysis;
+        assert_eq!(a.l3.status, L3Status::Found, "{:?}", a.l3.reason);
+        let spacing = a.volume.slice_spacing_mm;
+        let error = (a.l3.mid_z_mm.unwrap() - truth.l3.mid_z_mm).abs();
+        assert!(
+            error <= spacing + 1e-6,
+            "L3 off by {error:.1} mm (slice spacing {spacing:.1})"
+        );
+        let m = a.metrics.as_ref().expect("measured");
+        let k = m.middle.index as usize;
+        let true_muscle = truth.slices[k].areas_cm2.muscle;
+        let got = m.middle.tissues.muscle.area_cm2;
+        assert!(
+            (got - true_muscle).abs() / true_muscle < 0.10,
+            "muscle {got:.1} vs truth {true_muscle:.1} cm²"
+        );
+        assert_eq!(v1.info.kind, ResultKind::Automatic);
+
+        // Exactly one full-process charge; the outputs are charged by their bytes.
+        assert_eq!(
+            consumes(&root, "ana", QuotaType::ApiCallsFullProcess).await,
+            1
+        );
+        let storage = ana
+            .my_quota()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|q| q.quota_type == QuotaType::StorageResults)
+            .unwrap();
+        assert_eq!(storage.used, v1.info.bytes);
+
+        // Images, exports and the log.
+        let sag = ana.image(job.id, None, ImageKind::Sagittal).await.unwrap();
+        assert!(sag.png.starts_with(b"\x89PNG") && sag.width > 0 && sag.height > 0);
+        let axial = ana
+            .image(job.id, None, ImageKind::Axial { index: k as u32 })
+            .await
+            .unwrap();
+        assert_eq!((axial.width, axial.height), (256, 256));
+        let files = ana.export(job.id, None).await.unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        for n in [
+            "results.json",
+            "hu_statistics.csv",
+            "hu_statistics_middle.csv",
+            "overlay_all.png",
+            "sagittal.png",
+        ] {
+            assert!(names.contains(&n), "{names:?}");
+        }
+        let log = ana.job_log(job.id, 50).await.unwrap();
+        assert!(
+            log.iter().any(|l| l.message.contains("version 1 written")),
+            "{log:?}"
+        );
+
+        // Malformed masks are refused clearly; a good one makes version 2 at once exact.
+        let (rows, cols) = (a.volume.rows, a.volume.columns);
+        let bad_size = png_with_rect(rows + 1, cols, (10, 10, 5, 5)).0;
+        let err = ana
+            .upload_mask(job.id, MaskTissue::Muscle, bad_size)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::InvalidInput), "{err}");
+        assert!(err.to_string().contains("the slice is"), "{err}");
+        let err = ana
+            .upload_mask(job.id, MaskTissue::Muscle, b"GIF89a".to_vec())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::InvalidInput));
+        let err = ana
+            .upload_mask(
+                job.id,
+                MaskTissue::Muscle,
+                png_with_rect(rows, cols, (0, 0, 0, 0)).0,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("empty"), "{err}");
+        let (png, pixels) = png_with_rect(rows, cols, (60, 150, 40, 25));
+        ana.upload_mask(job.id, MaskTissue::Muscle, png)
+            .await
+            .unwrap();
+        let d = wait_job(&ana, job.id, "the re-measure", |d| {
+            d.versions.len() == 2 && d.job.state == JobState::Done
+        })
+        .await;
+        let v2 = ana.results(job.id, Some(2)).await.unwrap();
+        assert_eq!(v2.info.kind, ResultKind::MaskCorrected);
+        assert_eq!(v2.info.created_by.as_deref(), Some("ana"));
+        let mm = v2.analysis.metrics.as_ref().unwrap();
+        assert_eq!(mm.middle.tissues.muscle.pixels, pixels);
+        let px = a.volume.pixel_spacing_mm[0] * a.volume.pixel_spacing_mm[1] / 100.0;
+        assert!((mm.middle.tissues.muscle.area_cm2 - pixels as f64 * px).abs() < 1e-9);
+        assert_eq!(mm.mask_source, "operator:muscle");
+        // Version 1 is unchanged.
+        assert_eq!(ana.results(job.id, Some(1)).await.unwrap(), v1);
+        assert_eq!(d.versions[0].kind, ResultKind::Automatic);
+        assert_eq!(
+            consumes(&root, "ana", QuotaType::ApiCallsFullProcess).await,
+            1,
+            "a mask re-measure is not a new call"
+        );
+        assert_reconciled(&db).await;
+        eprintln!("auto mode passed on {backend}");
+    }
+}
+
+#[tokio::test]
+async fn review_mode_waits_then_measures_at_the_operators_l3_and_isolation_holds() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let daemon = Daemon::start(&db, FAST_INGEST).await;
+        let root_pw = daemon.add_user("root", "admin", "enterprise");
+        let pw = daemon.add_user("rita", "operator", "pro");
+        let eve_pw = daemon.add_user("eve", "operator", "pro");
+        let root = daemon.login("root", &root_pw).await;
+        root.set_user_mode("rita".into(), JobMode::Review, false)
+            .await
+            .unwrap();
+        let rita = daemon.login("rita", &pw).await;
+        drop_phantom(&daemon, "rita", 5, 125, 256);
+
+        let jobs = wait_jobs(&rita, "review", |j| {
+            j.len() == 1 && j[0].state == JobState::AwaitingReview
+        })
+        .await;
+        let id = jobs[0].id;
+        let d = rita.get_job(id).await.unwrap();
+        let v1 = rita.results(id, Some(1)).await.unwrap();
+        assert!(v1.analysis.metrics.is_none(), "detection only");
+        assert!(
+            v1.analysis
+                .metrics_missing_reason
+                .as_deref()
+                .unwrap()
+                .contains("review")
+        );
+        let detected = d.l3.clone().expect("detected L3");
+        let k = detected.mid_slice_index.unwrap() as usize;
+        let target = d.slice_z_mm[k + 2];
+
+        // Move L3 down two slices... (up in index is superior: use +2 in the sorted list).
+        let moved = rita.set_l3(id, target + 0.4).await.unwrap();
+        assert_eq!(moved.job.state, JobState::AwaitingReview);
+        let l3 = moved.l3.unwrap();
+        assert_eq!(
+            (l3.method.as_str(), l3.mid_z_mm),
+            ("operator", Some(target)),
+            "snapped to the slice"
+        );
+        let err = rita.set_l3(id, 1e6).await.unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::InvalidInput));
+
+        rita.continue_job(id).await.unwrap();
+        let d = wait_job(&rita, id, "the continued job", |d| {
+            d.job.state == JobState::Done
+        })
+        .await;
+        assert_eq!(d.versions.len(), 2);
+        let v2 = rita.results(id, None).await.unwrap();
+        assert_eq!(v2.info.kind, ResultKind::L3Corrected);
+        assert_eq!(v2.analysis.l3.method, "operator");
+        assert_eq!(v2.analysis.l3.mid_z_mm, Some(target));
+        assert_eq!(
+            v2.analysis.metrics.as_ref().unwrap().middle.index as usize,
+            k + 2
+        );
+        assert_eq!(
+            rita.results(id, Some(1)).await.unwrap(),
+            v1,
+            "version 1 unchanged"
+        );
+        assert_eq!(
+            consumes(&root, "rita", QuotaType::ApiCallsL3Detect).await,
+            1
+        );
+        assert_eq!(
+            consumes(&root, "rita", QuotaType::ApiCallsContinue).await,
+            1
+        );
+        assert_eq!(
+            consumes(&root, "rita", QuotaType::ApiCallsFullProcess).await,
+            0
+        );
+
+        // Continue twice is a state conflict, not a second charge.
+        let err = rita.continue_job(id).await.unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::Conflict));
+
+        // Another operator sees nothing of it: every job request answers not_found.
+        let eve = daemon.login("eve", &eve_pw).await;
+        let not_found = |what: &str, r: Result<(), idoctor_console::client::ClientError>| {
+            let e = r.unwrap_err();
+            assert_eq!(e.code(), Some(ErrorCode::NotFound), "{what}: {e}");
+        };
+        not_found("get", eve.get_job(id).await.map(drop));
+        not_found("set-l3", eve.set_l3(id, target).await.map(drop));
+        not_found("continue", eve.continue_job(id).await.map(drop));
+        not_found("rerun", eve.rerun(id).await.map(drop));
+        not_found("cancel", eve.cancel(id).await.map(drop));
+        let mask = png_with_rect(256, 256, (1, 1, 2, 2)).0;
+        not_found(
+            "mask",
+            eve.upload_mask(id, MaskTissue::Psoas, mask).await.map(drop),
+        );
+        not_found("results", eve.results(id, None).await.map(drop));
+        not_found(
+            "sagittal",
+            eve.image(id, None, ImageKind::Sagittal).await.map(drop),
+        );
+        not_found(
+            "axial",
+            eve.image(id, None, ImageKind::Axial { index: 0 })
+                .await
+                .map(drop),
+        );
+        not_found("export", eve.export(id, None).await.map(drop));
+        not_found("log", eve.job_log(id, 10).await.map(drop));
+        assert!(eve.list_jobs(None).await.unwrap().is_empty());
+        assert_reconciled(&db).await;
+        eprintln!("review mode passed on {backend}");
+    }
+}
+
+#[tokio::test]
+async fn over_quota_jobs_are_held_then_resume_when_the_limit_is_raised() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let daemon = Daemon::start(&db, FAST_INGEST).await;
+        let root_pw = daemon.add_user("root", "admin", "enterprise");
+        let pw = daemon.add_user("hal", "operator", "free");
+        let root = daemon.login("root", &root_pw).await;
+        let hal = daemon.login("hal", &pw).await;
+        root.quota_adjust("hal".into(), QuotaType::ApiCallsFullProcess, Some(2))
+            .await
+            .unwrap();
+        for seed in 11..16 {
+            drop_phantom(&daemon, "hal", seed, 80, 128);
+        }
+        let jobs = wait_jobs(&hal, "2 done and 3 held", |j| {
+            j.len() == 5
+                && j.iter().filter(|x| x.state == JobState::Done).count() == 2
+                && j.iter().filter(|x| x.state == JobState::Held).count() == 3
+        })
+        .await;
+        for held in jobs.iter().filter(|j| j.state == JobState::Held) {
+            assert_eq!(held.held_quota, Some(QuotaType::ApiCallsFullProcess));
+            assert!(
+                held.error.as_deref().unwrap().contains("quota exceeded"),
+                "{held:?}"
+            );
+        }
+        // Still held after a while: nothing is dropped, nothing runs.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(hal.list_jobs(Some(JobState::Held)).await.unwrap().len(), 3);
+
+        let change = root
+            .quota_adjust("hal".into(), QuotaType::ApiCallsFullProcess, Some(5))
+            .await
+            .unwrap();
+        assert!(change.released >= 3, "{change:?}");
+        wait_jobs(&hal, "all 5 done", |j| {
+            j.len() == 5 && j.iter().all(|x| x.state == JobState::Done)
+        })
+        .await;
+        assert_eq!(
+            consumes(&root, "hal", QuotaType::ApiCallsFullProcess).await,
+            5
+        );
+        assert_eq!(consumes(&root, "hal", QuotaType::PatientCases).await, 5);
+        assert_reconciled(&db).await;
+        eprintln!("quota hold passed on {backend}");
+    }
+}
+
+#[tokio::test]
+async fn a_daemon_killed_mid_pipeline_finishes_the_job_once_after_restart() {
+    let db = TestDb::create("sqlite").await;
+    let env: Vec<(&str, &str)> = FAST_INGEST
+        .iter()
+        .copied()
+        .chain([("IDOCTOR_JOBS__LEASE_S", "2")])
+        .collect();
+    let mut daemon = Daemon::start(&db, &env).await;
+    let root_pw = daemon.add_user("root", "admin", "enterprise");
+    let pw = daemon.add_user("kim", "operator", "pro");
+    let kim = daemon.login("kim", &pw).await;
+    drop_phantom(&daemon, "kim", 9, 300, 512);
+    let jobs = wait_jobs(&kim, "the pipeline to start", |j| {
+        j.len() == 1
+            && j[0].state == JobState::Running
+            && matches!(
+                j[0].stage.as_deref(),
+                Some("decode" | "l3" | "segment" | "metrics")
+            )
+    })
+    .await;
+    let id = jobs[0].id;
+    daemon.kill9();
+    daemon.restart().await;
+    let kim = daemon.login("kim", &pw).await;
+    let d = wait_job(&kim, id, "the job to finish after the crash", |d| {
+        d.job.state == JobState::Done
+    })
+    .await;
+    assert_eq!(d.versions.len(), 1, "the result is produced once");
+    let root = daemon.login("root", &root_pw).await;
+    assert_eq!(
+        consumes(&root, "kim", QuotaType::ApiCallsFullProcess).await,
+        1,
+        "charged once"
+    );
+    let log = kim.job_log(id, 100).await.unwrap();
+    assert_eq!(
+        log.iter().filter(|l| l.stage == "start").count(),
+        2,
+        "started, killed, taken over: {log:?}"
+    );
+    let results_dirs: Vec<_> = walk_dirs(&daemon.data_dir.join("results"));
+    assert_eq!(results_dirs.iter().filter(|p| p.ends_with("v1")).count(), 1);
+    assert!(
+        !results_dirs
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".partial")),
+        "{results_dirs:?}"
+    );
+    assert_reconciled(&db).await;
+}
+
+fn walk_dirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.path().is_dir() {
+                out.push(e.path());
+                out.extend(walk_dirs(&e.path()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn two_daemons_on_one_postgres_split_the_work_without_doing_anything_twice() {
+    if !backends().contains(&"postgres") {
+        eprintln!("IDOCTOR_TEST_PG not set: the two-daemon test needs PostgreSQL");
+        return;
+    }
+    let db = TestDb::create("postgres").await;
+    let a = Daemon::start(&db, FAST_INGEST).await;
+    let b_env: Vec<(&str, &str)> = FAST_INGEST
+        .iter()
+        .copied()
+        .chain([("IDOCTOR_INGEST__ENABLED", "false")])
+        .collect();
+    let b = a.start_sibling(&b_env).await;
+    let root_pw = a.add_user("root", "admin", "enterprise");
+    let pw = a.add_user("pat", "operator", "enterprise");
+    let pat = a.login("pat", &pw).await;
+    for seed in 21..31 {
+        drop_phantom(&a, "pat", seed, 80, 128);
+    }
+    let jobs = wait_jobs(&pat, "10 jobs done", |j| {
+        j.len() == 10 && j.iter().all(|x| x.state == JobState::Done)
+    })
+    .await;
+    let mut workers = std::collections::BTreeSet::new();
+    for j in &jobs {
+        assert_eq!(j.version, Some(1), "job {} has more than one version", j.id);
+        let starts: Vec<_> = pat
+            .job_log(j.id, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|l| l.stage == "start")
+            .collect();
+        assert_eq!(starts.len(), 1, "job {} started twice: {starts:?}", j.id);
+        let worker = starts[0].message.rsplit(" on ").next().unwrap().to_string();
+        workers.insert(worker.rsplit_once('-').unwrap().0.to_string());
+    }
+    assert_eq!(workers.len(), 2, "both daemons took jobs: {workers:?}");
+    let root = a.login("root", &root_pw).await;
+    assert_eq!(
+        consumes(&root, "pat", QuotaType::ApiCallsFullProcess).await,
+        10
+    );
+    assert_reconciled(&db).await;
+    drop(b);
+}
