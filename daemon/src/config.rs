@@ -103,6 +103,9 @@ pub struct IngestSettings {
     pub watch_root: PathBuf,
     /// A file is picked up once its size and mtime have not changed for this long.
     pub file_settle_ms: u64,
+    /// A file its writer has closed (inotify close-write; local disks only) is picked up
+    /// once unchanged for this long instead.
+    pub close_settle_ms: u64,
     /// A series is complete after this many seconds without a new instance.
     pub series_quiet_s: f64,
     /// A study's series are completed after this long even if instances keep trickling in.
@@ -201,6 +204,7 @@ impl Default for IngestSettings {
             enabled: true,
             watch_root: PathBuf::from("./watch-folders"),
             file_settle_ms: 2000,
+            close_settle_ms: 100,
             series_quiet_s: 60.0,
             study_force_complete_s: 900.0,
             poll_interval_ms: 1000,
@@ -588,6 +592,9 @@ enabled = true
 watch_root = "./watch-folders"
 # A file counts once its size and mtime have been still this long (partial-write guard).
 file_settle_ms = 2000
+# A file its writer has closed (seen through inotify, so local disks only) counts once it
+# has been still this long instead.
+close_settle_ms = 100
 # A series is complete after this many seconds without a new instance (fractions allowed).
 series_quiet_s = 60.0
 # Complete a study's series after this long even if instances keep trickling in.

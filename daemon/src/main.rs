@@ -96,6 +96,24 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Intake: a phantom series copied file by file into a drop folder; files/s and MB/s
+    /// from drop to archived (with a plain copy for reference) and the latency from the
+    /// last file written to the series being stable, beyond the quiet period. Scratch data
+    /// dir; the database of --database-url (default: a fresh SQLite file).
+    Ingest {
+        /// Number of slices (files).
+        #[arg(long, default_value_t = 300)]
+        slices: usize,
+        /// Matrix size (rows = columns).
+        #[arg(long, default_value_t = 512)]
+        matrix: usize,
+        /// Quiet period, seconds [default: the configured `[ingest] series_quiet_s`].
+        #[arg(long)]
+        quiet_s: Option<f64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Quota reservations per second and p50/p99 latency: 1 client; 16 clients on 16
     /// users; 16 clients on one user (a hot balance row). On the database of
     /// --database-url (default: a fresh SQLite file in a temp dir).
@@ -343,6 +361,52 @@ async fn bench(global: &GlobalArgs, cmd: BenchCommand) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 print!("{}", idoctor_daemon::analyze::bench_table(&cases));
+            }
+            Ok(())
+        }
+        BenchCommand::Ingest {
+            slices,
+            matrix,
+            quiet_s,
+            json,
+        } => {
+            let scratch = tempfile::tempdir().context("temp dir")?;
+            let mut settings = load_settings(global, &RunArgs::default())?;
+            settings.data_dir = scratch.path().join("data");
+            settings.ingest.watch_root = scratch.path().join("watch");
+            if global.database_url.is_none() {
+                settings.database_url =
+                    format!("sqlite://{}", scratch.path().join("bench.db").display());
+            }
+            if let Some(q) = quiet_s {
+                settings.ingest.series_quiet_s = q;
+            }
+            let store = open_store(&settings).await?;
+            let shutdown = CancellationToken::new();
+            let f = with_store!(store, |s| {
+                let state = daemon::build_state(s, settings, shutdown)?;
+                idoctor_daemon::bench::ingest::run(state, slices, matrix, scratch.path()).await
+            })
+            .map_err(anyhow::Error::msg)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&f)?);
+            } else {
+                println!(
+                    "{} files, {:.1} MB on {}\n\
+                     plain copy (reference)      {:>8.0} MB/s\n\
+                     drop → archived             {:>8.2} s  {:>7.0} files/s  {:>6.0} MB/s\n\
+                     last write → stable         {:>8.2} s  (quiet period {:.2} s, beyond it {:.3} s)",
+                    f.files,
+                    f.bytes as f64 / 1e6,
+                    f.backend,
+                    f.copy_mb_per_s,
+                    f.drop_to_archived_s,
+                    f.files_per_s,
+                    f.mb_per_s,
+                    f.last_write_to_stable_s,
+                    f.quiet_s,
+                    f.beyond_quiet_s
+                );
             }
             Ok(())
         }

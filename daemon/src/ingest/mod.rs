@@ -58,8 +58,9 @@ pub async fn run<S: Store>(state: Arc<AppState<S>>) {
         }
     };
     let settle = Duration::from_millis(settings.file_settle_ms);
-    let mut settle_tick =
-        tokio::time::interval(tick(settings.file_settle_ms as f64 / 4.0, 20.0, 500.0));
+    let closed_settle = Duration::from_millis(settings.close_settle_ms);
+    let shortest = settings.file_settle_ms.min(settings.close_settle_ms);
+    let mut settle_tick = tokio::time::interval(tick(shortest as f64 / 4.0, 20.0, 500.0));
     let mut complete_tick =
         tokio::time::interval(tick(settings.series_quiet_s * 250.0, 20.0, 1000.0));
     let rescan_every = if watcher.is_some() {
@@ -79,11 +80,12 @@ pub async fn run<S: Store>(state: Arc<AppState<S>>) {
             Some(event) = rx.recv() => match event {
                 WatchEvent::Path(p) if p.is_dir() => scan(&[p], &mut settler).await,
                 WatchEvent::Path(p) => settler.observe(p, Instant::now()),
+                WatchEvent::Closed(p) => settler.observe_closed(p, Instant::now()),
                 WatchEvent::NewFolder(p) => scan(&[p], &mut settler).await,
                 WatchEvent::Rescan => scan(&roots, &mut settler).await,
             },
             _ = settle_tick.tick() => {
-                let settled = settler.take_settled(Instant::now(), settle);
+                let settled = settler.take_settled(Instant::now(), settle, closed_settle);
                 if !settled.is_empty() {
                     route_files(&state, &mut owners, settled).await;
                 }

@@ -19,6 +19,9 @@ pub enum WatchEvent {
     /// A folder appeared: rescan it, since files may have been written into it before
     /// its watch existed.
     NewFolder(PathBuf),
+    /// A writer closed this file (inotify only): it may settle after the short
+    /// `close_settle_ms` instead of the full settle period.
+    Closed(PathBuf),
     /// Events may have been lost (queue overflow): rescan everything.
     Rescan,
 }
@@ -91,16 +94,26 @@ fn forward(
                 event.kind,
                 EventKind::Create(notify::event::CreateKind::Folder)
             );
-            let interesting = matches!(
+            // inotify's IN_CLOSE_WRITE: the writer is done with the file.
+            let closed = matches!(
                 event.kind,
-                EventKind::Create(_) | EventKind::Modify(_) | EventKind::Any | EventKind::Other
+                EventKind::Access(notify::event::AccessKind::Close(
+                    notify::event::AccessMode::Write
+                ))
             );
+            let interesting = closed
+                || matches!(
+                    event.kind,
+                    EventKind::Create(_) | EventKind::Modify(_) | EventKind::Any | EventKind::Other
+                );
             if !interesting {
                 return;
             }
             for path in event.paths {
                 let e = if folder_created {
                     WatchEvent::NewFolder(path)
+                } else if closed {
+                    WatchEvent::Closed(path)
                 } else {
                     WatchEvent::Path(path)
                 };
@@ -178,21 +191,42 @@ mod tests {
             tx,
         )
         .unwrap();
-        std::fs::create_dir(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("sub/a.dcm"), b"x").unwrap();
-        let mut saw_folder = false;
-        let mut saw_file = false;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !(saw_folder && saw_file) && tokio::time::Instant::now() < deadline {
-            if let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
-                match e {
-                    WatchEvent::NewFolder(p) if p.ends_with("sub") => saw_folder = true,
-                    WatchEvent::Path(p) if p.ends_with("a.dcm") => saw_file = true,
-                    _ => {}
+        let next = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<WatchEvent>,
+                    want: &dyn Fn(&WatchEvent) -> bool| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                match rx.try_recv() {
+                    Ok(e) if want(&e) => return true,
+                    Ok(_) => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
-        }
-        assert!(saw_folder, "folder creation reported");
-        assert!(saw_file, "file write reported");
+            false
+        };
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        assert!(
+            next(
+                &mut rx,
+                &|e| matches!(e, WatchEvent::NewFolder(p) if p.ends_with("sub"))
+            ),
+            "folder creation reported"
+        );
+        // Once the new folder is reported, files written into it are seen. (Files written
+        // before that can be missed: intake rescans a folder on NewFolder for them.)
+        std::fs::write(dir.path().join("sub/a.dcm"), b"x").unwrap();
+        assert!(
+            next(
+                &mut rx,
+                &|e| matches!(e, WatchEvent::Path(p) if p.ends_with("a.dcm"))
+            ),
+            "file write reported"
+        );
+        assert!(
+            next(
+                &mut rx,
+                &|e| matches!(e, WatchEvent::Closed(p) if p.ends_with("a.dcm"))
+            ),
+            "the writer closing the file reported (inotify close-write)"
+        );
     }
 }
