@@ -5,6 +5,7 @@ mod common;
 mod dicom_reader;
 mod dicom_writer;
 mod e2e_auth;
+mod e2e_tls;
 mod ingest_e2e;
 mod jobs_e2e;
 mod pipeline_l3;

@@ -489,3 +489,98 @@ async fn two_daemons_on_one_postgres_split_the_work_without_doing_anything_twice
     assert_reconciled(&db).await;
     drop(b);
 }
+
+/// A run that keeps failing for a reason that might pass (here: its output folder cannot be
+/// created) is retried with backoff, then failed with its call refunded; the case is not
+/// lost: once the cause is gone, a re-run measures it.
+#[tokio::test]
+async fn a_run_that_keeps_failing_is_retried_then_refunded_and_can_be_rerun() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let mut env = FAST_INGEST.to_vec();
+        env.extend([
+            ("IDOCTOR_JOBS__MAX_ATTEMPTS", "3"),
+            ("IDOCTOR_JOBS__RETRY_BACKOFF_S", "0.2"),
+        ]);
+        let daemon = Daemon::start(&db, &env).await;
+        let root_pw = daemon.add_user("root", "admin", "enterprise");
+        let pw = daemon.add_user("fay", "operator", "pro");
+        let root = daemon.login("root", &root_pw).await;
+        root.set_user_mode("fay".into(), JobMode::Review, false)
+            .await
+            .unwrap();
+        let fay = daemon.login("fay", &pw).await;
+        drop_phantom(&daemon, "fay", 9, 125, 256);
+        let jobs = wait_jobs(&fay, "review", |j| {
+            j.len() == 1 && j[0].state == JobState::AwaitingReview
+        })
+        .await;
+        let id = jobs[0].id;
+
+        // Block the next version's output folder with a plain file (root ignores modes).
+        let v1 = walk_dirs(&daemon.data_dir.join("results"))
+            .into_iter()
+            .find(|d| d.ends_with("v1"))
+            .expect("the detection's v1 folder");
+        let blocker = v1.with_file_name("v2.partial");
+        std::fs::write(&blocker, b"not a folder").unwrap();
+
+        fay.continue_job(id).await.unwrap();
+        let d = wait_job(&fay, id, "the job to fail for good", |d| {
+            d.job.state == JobState::Failed
+        })
+        .await;
+        assert_eq!(d.job.attempts, 3, "{backend}: retried up to max_attempts");
+        let error = d.job.error.clone().unwrap_or_default();
+        assert!(
+            error.contains("cannot create the output folder"),
+            "{backend}: the reason is kept: {error}"
+        );
+        assert_eq!(d.versions.len(), 1, "{backend}: no half version recorded");
+        let log = fay.job_log(id, 500).await.unwrap();
+        let retries = log
+            .iter()
+            .filter(|l| l.message.contains("retrying"))
+            .count();
+        assert_eq!(retries, 2, "{backend}: two retries logged: {log:?}");
+
+        // One charge for the continue call, and its refund.
+        let ledger = root
+            .usage(UsageFilter {
+                username: Some("fay".into()),
+                quota_type: Some(QuotaType::ApiCallsContinue),
+                limit: Some(100),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .entries;
+        let kinds: Vec<UsageKind> = ledger.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![UsageKind::Refund, UsageKind::Consume],
+            "{backend}: newest first: {ledger:?}"
+        );
+        assert!(ledger.iter().all(|e| e.job_id == Some(id)));
+        let balance = fay
+            .my_quota()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|q| q.quota_type == QuotaType::ApiCallsContinue)
+            .unwrap();
+        assert_eq!(balance.used, 0, "{backend}: the failed call costs nothing");
+        assert_reconciled(&db).await;
+
+        // The cause removed, a re-run measures the case.
+        std::fs::remove_file(&blocker).unwrap();
+        fay.rerun(id).await.unwrap();
+        let d = wait_job(&fay, id, "the re-run", |d| {
+            matches!(d.job.state, JobState::AwaitingReview | JobState::Done)
+                && d.versions.len() == 2
+        })
+        .await;
+        assert_eq!(d.job.error, None, "{backend}: {:?}", d.job.error);
+        assert_reconciled(&db).await;
+    }
+}

@@ -210,9 +210,15 @@ impl Daemon {
 
     /// Runs the `idoctor` console binary against this daemon.
     pub fn console(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.console_at(&format!("unix:{}", self.socket().display()), args, stdin)
+    }
+
+    /// Runs the `idoctor` console binary against `server` (e.g. a `tls://` listener),
+    /// with this daemon's console config dir.
+    pub fn console_at(&self, server: &str, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(&binaries().console);
         cmd.arg("--server")
-            .arg(format!("unix:{}", self.socket().display()))
+            .arg(server)
             .args(args)
             .env("IDOCTOR_CONFIG_DIR", &self.config_dir)
             .env_remove("IDOCTOR_PASSWORD")

@@ -557,6 +557,15 @@ macro_rules! impl_quota_store {
                     .fetch_optional(&mut *conn)
                     .await?;
                     if new.is_some() {
+                        // Ids and numbers only: the log never carries names.
+                        tracing::warn!(
+                            user_id = charge.user_id,
+                            quota_type = charge.quota_type.as_str(),
+                            level,
+                            used,
+                            limit,
+                            "quota warning: {level}% of the limit reached"
+                        );
                         warnings.push(level);
                     }
                 }
