@@ -584,3 +584,50 @@ async fn a_run_that_keeps_failing_is_retried_then_refunded_and_can_be_rerun() {
         assert_reconciled(&db).await;
     }
 }
+
+/// A drop folder mapped in `[ingest.folders]` with its own mode wins over the user's: the
+/// same user's series is measured at once from their own folder (auto) and waits for
+/// review from the QA folder.
+#[tokio::test]
+async fn a_folder_with_its_own_mode_overrides_the_users_mode() {
+    let db = TestDb::create("sqlite").await;
+    let scratch = tempfile::tempdir().unwrap();
+    let qa = scratch.path().join("pacs-qa");
+    std::fs::create_dir_all(&qa).unwrap();
+    let config = scratch.path().join("idoctor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[ingest.folders]\n{:?} = {{ user = \"gus\", mode = \"review\" }}\n",
+            qa.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut env = FAST_INGEST.to_vec();
+    let config_str = config.display().to_string();
+    env.push(("IDOCTOR_CONFIG", config_str.as_str()));
+    let daemon = Daemon::start(&db, &env).await;
+    let pw = daemon.add_user("gus", "operator", "pro");
+    let gus = daemon.login("gus", &pw).await;
+    assert_eq!(gus.whoami().await.unwrap().mode, JobMode::Auto);
+
+    drop_phantom(&daemon, "gus", 21, 125, 256);
+    let staging = daemon.root.path().join("staging-qa");
+    let opts = idoctor_daemon::phantom::PhantomOptions::new(22, 125, 256);
+    idoctor_daemon::demo::drop_phantom(&opts, &staging, &qa).expect("drop into the QA folder");
+
+    let jobs = wait_jobs(&gus, "one job per folder, each in its mode", |j| {
+        j.len() == 2
+            && j.iter().any(|j| j.state == JobState::Done)
+            && j.iter().any(|j| j.state == JobState::AwaitingReview)
+    })
+    .await;
+    let review = jobs
+        .iter()
+        .find(|j| j.state == JobState::AwaitingReview)
+        .unwrap();
+    let d = gus.get_job(review.id).await.unwrap();
+    assert_eq!(d.job.mode, JobMode::Review, "the QA folder's mode");
+    let auto = jobs.iter().find(|j| j.state == JobState::Done).unwrap();
+    assert_eq!(gus.get_job(auto.id).await.unwrap().job.mode, JobMode::Auto);
+}

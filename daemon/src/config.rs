@@ -118,8 +118,42 @@ pub struct IngestSettings {
     pub min_slices: u32,
     /// Poll instead of using inotify (network shares).
     pub force_polling: bool,
-    /// Extra drop folders mapped to users: `"/mnt/pacs/ward7" = "alice"`.
-    pub folders: BTreeMap<String, String>,
+    /// Extra drop folders mapped to users: `"/mnt/pacs/ward7" = "alice"`, or with the
+    /// folder's own job mode: `"/mnt/pacs/qa" = { user = "alice", mode = "review" }`.
+    pub folders: BTreeMap<String, FolderMapping>,
+}
+
+/// Where an extra drop folder's files go.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum FolderMapping {
+    /// To this user, processed in the user's mode.
+    User(String),
+    /// To this user, processed in the folder's mode when it has one.
+    Detailed {
+        /// Login name.
+        user: String,
+        /// `auto` or `review`; overrides the user's mode for series dropped here.
+        #[serde(default)]
+        mode: Option<idoctor_protocol::JobMode>,
+    },
+}
+
+impl FolderMapping {
+    /// The user it maps to.
+    pub fn user(&self) -> &str {
+        match self {
+            FolderMapping::User(u) | FolderMapping::Detailed { user: u, .. } => u,
+        }
+    }
+
+    /// The folder's own job mode, if set.
+    pub fn mode(&self) -> Option<idoctor_protocol::JobMode> {
+        match self {
+            FolderMapping::User(_) => None,
+            FolderMapping::Detailed { mode, .. } => *mode,
+        }
+    }
 }
 
 /// The job queue.
@@ -608,9 +642,11 @@ min_slices = 10
 # Poll instead of inotify (network shares).
 force_polling = false
 
-# Extra drop folders mapped to users.
+# Extra drop folders mapped to users; a folder may set its own job mode (auto or review),
+# which wins over the user's for series dropped there.
 [ingest.folders]
 # "/mnt/pacs/ward7" = "alice"
+# "/mnt/pacs/qa" = { user = "alice", mode = "review" }
 
 [jobs]
 # Concurrent pipeline runs in this daemon.

@@ -237,7 +237,11 @@ async fn finish<S: Store>(state: &AppState<S>, s: &SeriesRow) -> Result<(), Stor
             actor_id: None,
             metadata: serde_json::json!({"study_uid": s.study_uid}),
         });
-        let mode: JobMode = user.mode()?;
+        // The drop folder's mode wins over the user's.
+        let mode: JobMode = match &s.mode {
+            Some(m) => crate::store::rows::parse_enum(m)?,
+            None => user.mode()?,
+        };
         Some(JobSpec {
             mode,
             step: match mode {

@@ -4,6 +4,7 @@
 
 use crate::config::IngestSettings;
 use crate::store::{Store, StoreError};
+use idoctor_protocol::JobMode;
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
@@ -16,13 +17,23 @@ pub struct Owner {
     pub username: String,
     /// The drop folder the file is in (for relative names in reason files).
     pub folder: PathBuf,
+    /// The folder's own job mode (`[ingest.folders]`); `None` follows the user's.
+    pub mode: Option<JobMode>,
+}
+
+/// A mapped folder: where, whose, and its own mode.
+#[derive(Debug, Clone)]
+struct Mapped {
+    folder: PathBuf,
+    user: String,
+    mode: Option<JobMode>,
 }
 
 /// Resolves paths to owners, caching user lookups.
 #[derive(Debug)]
 pub struct Owners {
     watch_root: PathBuf,
-    mapped: Vec<(PathBuf, String)>,
+    mapped: Vec<Mapped>,
     ignore: PathBuf,
     known: HashMap<String, Option<i64>>,
     warned: HashSet<String>,
@@ -31,13 +42,17 @@ pub struct Owners {
 impl Owners {
     /// Owners for the ingest settings; `ignore` (the data dir) is never treated as a drop.
     pub fn new(settings: &IngestSettings, ignore: &Path) -> Self {
-        let mut mapped: Vec<(PathBuf, String)> = settings
+        let mut mapped: Vec<Mapped> = settings
             .folders
             .iter()
-            .map(|(folder, user)| (PathBuf::from(folder), user.clone()))
+            .map(|(folder, m)| Mapped {
+                folder: PathBuf::from(folder),
+                user: m.user().to_string(),
+                mode: m.mode(),
+            })
             .collect();
         // Longest prefix first, so nested mappings resolve to the innermost folder.
-        mapped.sort_by_key(|(f, _)| std::cmp::Reverse(f.components().count()));
+        mapped.sort_by_key(|m| std::cmp::Reverse(m.folder.components().count()));
         Self {
             watch_root: settings.watch_root.clone(),
             mapped,
@@ -50,7 +65,7 @@ impl Owners {
     /// Every folder to watch.
     pub fn roots(&self) -> Vec<PathBuf> {
         let mut roots = vec![self.watch_root.clone()];
-        roots.extend(self.mapped.iter().map(|(f, _)| f.clone()));
+        roots.extend(self.mapped.iter().map(|m| m.folder.clone()));
         roots
     }
 
@@ -59,13 +74,13 @@ impl Owners {
         self.known.retain(|_, id| id.is_some());
     }
 
-    fn folder_of(&self, path: &Path) -> Option<(PathBuf, String)> {
+    fn folder_of(&self, path: &Path) -> Option<(PathBuf, String, Option<JobMode>)> {
         if path.starts_with(&self.ignore) {
             return None;
         }
-        for (folder, user) in &self.mapped {
-            if path.starts_with(folder) {
-                return Some((folder.clone(), user.clone()));
+        for m in &self.mapped {
+            if path.starts_with(&m.folder) {
+                return Some((m.folder.clone(), m.user.clone(), m.mode));
             }
         }
         let rest = path.strip_prefix(&self.watch_root).ok()?;
@@ -76,7 +91,7 @@ impl Owners {
         // A file directly in the root (not in a user folder) has no owner.
         parts.next()?;
         let name = name.to_str()?.to_string();
-        Some((self.watch_root.join(&name), name))
+        Some((self.watch_root.join(&name), name, None))
     }
 
     /// The owner of a file, if its folder maps to an existing user.
@@ -85,7 +100,7 @@ impl Owners {
         store: &S,
         path: &Path,
     ) -> Result<Option<Owner>, StoreError> {
-        let Some((folder, username)) = self.folder_of(path) else {
+        let Some((folder, username, mode)) = self.folder_of(path) else {
             return Ok(None);
         };
         let id = match self.known.get(&username) {
@@ -101,6 +116,7 @@ impl Owners {
                 user_id,
                 username,
                 folder,
+                mode,
             })),
             None => {
                 if self.warned.insert(username.clone()) {
@@ -144,14 +160,21 @@ mod tests {
             watch_root: PathBuf::from("/w"),
             ..Default::default()
         };
-        settings.folders.insert("/mnt/pacs".into(), "alice".into());
-        settings
-            .folders
-            .insert("/mnt/pacs/ward7".into(), "bob".into());
+        settings.folders.insert(
+            "/mnt/pacs".into(),
+            crate::config::FolderMapping::User("alice".into()),
+        );
+        settings.folders.insert(
+            "/mnt/pacs/ward7".into(),
+            crate::config::FolderMapping::Detailed {
+                user: "bob".into(),
+                mode: Some(JobMode::Review),
+            },
+        );
         let o = Owners::new(&settings, Path::new("/data"));
         assert_eq!(
             o.folder_of(Path::new("/w/carl/a/b.dcm")),
-            Some(("/w/carl".into(), "carl".into()))
+            Some(("/w/carl".into(), "carl".into(), None))
         );
         assert_eq!(o.folder_of(Path::new("/w/loose.dcm")), None);
         assert_eq!(
@@ -159,9 +182,14 @@ mod tests {
             "alice"
         );
         assert_eq!(
-            o.folder_of(Path::new("/mnt/pacs/ward7/x.dcm")).unwrap().1,
-            "bob"
+            o.folder_of(Path::new("/mnt/pacs/ward7/x.dcm")),
+            Some((
+                "/mnt/pacs/ward7".into(),
+                "bob".into(),
+                Some(JobMode::Review)
+            ))
         );
+        assert_eq!(o.folder_of(Path::new("/mnt/pacs/x.dcm")).unwrap().2, None);
         assert_eq!(o.folder_of(Path::new("/data/archive/1/x.dcm")), None);
         assert_eq!(o.roots().len(), 3);
     }

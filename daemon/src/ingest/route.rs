@@ -279,6 +279,7 @@ pub async fn process<S: Store>(
                         digest,
                         bytes: bytes as i64,
                         path: relative(&dest, &state.paths.data_dir),
+                        mode: file.owner.mode.map(|m| m.as_str().to_string()),
                     },
                 });
             }

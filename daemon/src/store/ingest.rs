@@ -53,6 +53,8 @@ pub struct NewInstance {
     pub bytes: i64,
     /// Archive path relative to the data dir.
     pub path: String,
+    /// The drop folder's own job mode (`auto`/`review`); the series' first instance sets it.
+    pub mode: Option<String>,
 }
 
 /// What recording an instance did.
@@ -139,6 +141,8 @@ pub struct SeriesRow {
     pub created_at_ms: i64,
     /// Updated.
     pub updated_at_ms: i64,
+    /// The drop folder's job mode; `None` follows the user's.
+    pub mode: Option<String>,
 }
 
 /// A quarantined file.
@@ -320,7 +324,7 @@ pub(crate) const SERIES_SELECT: &str = "SELECT s.id, s.user_id, u.username, s.st
      st.patient_id, st.study_date, s.series_uid, s.description, s.modality, s.slice_thickness_mm, \
      s.series_number, s.instances, s.bytes, s.charged_bytes, s.state, s.held_quota, s.reason, \
      s.is_primary, s.revision, s.last_instance_ms, s.first_instance_ms, j.id AS job_id, \
-     s.created_at_ms, s.updated_at_ms \
+     s.created_at_ms, s.updated_at_ms, s.mode \
      FROM series s JOIN studies st ON st.id = s.study_id JOIN users u ON u.id = s.user_id \
      LEFT JOIN jobs j ON j.series_id = s.id";
 
@@ -425,8 +429,8 @@ macro_rules! impl_ingest_store {
                     let (series_id,): (i64,) = sqlx::query_as(
                         "INSERT INTO series (user_id, study_id, series_uid, description, modality, \
                          slice_thickness_mm, series_number, state, last_instance_ms, first_instance_ms, \
-                         created_at_ms, updated_at_ms) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'receiving', $8, $8, $8, $8) \
+                         created_at_ms, updated_at_ms, mode) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'receiving', $8, $8, $8, $8, $9) \
                          ON CONFLICT (user_id, series_uid) DO UPDATE SET updated_at_ms = series.updated_at_ms \
                          RETURNING id",
                     )
@@ -438,6 +442,7 @@ macro_rules! impl_ingest_store {
                     .bind(inst.series.slice_thickness_mm)
                     .bind(inst.series.series_number)
                     .bind(now_ms)
+                    .bind(&inst.mode)
                     .fetch_one(&mut *tx)
                     .await?;
                     let inserted: Option<(i64,)> = sqlx::query_as(
