@@ -3,9 +3,10 @@
 //! - L3: found, with the mid slice within one slice of the truth, on every phantom;
 //! - tissues: mean Dice over the truth L3 range ≥ 0.95 for SAT and VAT on every phantom.
 //!   Skeletal muscle is held to [`MUSCLE_FLOOR`], just under what the classical segmenter
-//!   reaches today (mean 0.935, worst 0.890): the 0.95 bar for muscle is NOT met
-//!   yet (bowel abutting the wall and the paraspinal strip under the transverse processes
-//!   are the main errors). Psoas and IMAT are printed, not asserted.
+//!   reaches today (mean 0.957, worst 0.926): the 0.95 bar for muscle is met on
+//!   average but NOT on every phantom yet (bowel abutting the wall and the linea alba swept
+//!   into the wall band, and psoas growth into abutting bowel, are the main errors). Psoas
+//!   and IMAT are printed, not asserted.
 //!
 //! Tissue Dice is measured on the truth L3 range so it does not depend on L3. The
 //! figures print with `--nocapture`.
@@ -19,7 +20,7 @@ use rayon::prelude::*;
 const SEEDS: u64 = 20;
 /// Per-phantom floor for skeletal muscle Dice (see the module note); raise it as the
 /// segmenter improves, up to the 0.95.
-const MUSCLE_FLOOR: f64 = 0.88;
+const MUSCLE_FLOOR: f64 = 0.92;
 /// Per-phantom floor for SAT and VAT Dice: the bar.
 const FAT_FLOOR: f64 = 0.95;
 /// Slice counts cycled over the seeds: spacing 3.125, 2.5, 1.875, 1.5, 1.25 mm.

@@ -15,7 +15,9 @@
 //! 4. the psoas, grown from beside the vertebral body on each side ([`psoas`]);
 //! 5. labels: muscle window inside the muscle compartments, IMAT (fat window) inside them,
 //!    VAT (its window) in the cavity, SAT outside the fascia. Fat-window pixels touching air
-//!    are partial-volume edges of gas or lung, not fat, and are left unlabelled.
+//!    are partial-volume edges of gas or lung, not fat, and are left unlabelled;
+//! 6. the psoas and paraspinal labels grown back through muscle-window pixels to the muscle's
+//!    edge, and around the posterior elements into the muscle against the bone.
 //!
 //! All geometry runs on lightly smoothed HU; labels use the raw HU, so an ideal compartment
 //! map plus the windows reproduces the reference exactly. One 512² slice takes a few
@@ -75,6 +77,24 @@ const PARASPINAL_EDGE: f64 = 0.25;
 const PARASPINAL_MAX_HALF_DEG: f64 = 80.0;
 /// Largest run of thin rays (degrees) the sector may span.
 const PARASPINAL_GAP_DEG: f64 = 35.0;
+/// Psoas and paraspinal masks, found on smoothed HU, stop a little short of the muscle's
+/// edge against fat. They are grown back through muscle-window pixels by up to this many
+/// mm, as long as the smoothed HU is not organ-bright (`RIM_ORGAN_MARGIN_HU` above this
+/// scan's muscle).
+const RIM_MM: f64 = 2.5;
+const RIM_ORGAN_MARGIN_HU: f32 = 20.0;
+/// Around the vertebral arch and transverse processes, from `BONE_FRONT_R` radii in front of
+/// the vertebral body's centre backward, only muscle lies against the bone (multifidus, erector spinae,
+/// intertransversarii, psoas and quadratus origins): there the growth reaches up to
+/// `BONE_REACH_MM` from the bone, without the organ test (smoothing blurs bone into it).
+const BONE_REACH_MM: f32 = 20.0;
+/// Depth (mm) into the bone mask that smoothing may have pushed its edge over muscle.
+const BONE_BLUR_MM: f64 = 1.5;
+/// The near-bone growth starts this many vertebral-body radii in front of the body's
+/// centre (further forward lie the crura and great vessels).
+const BONE_FRONT_R: f64 = 0.5;
+/// Growth rounds allowed near the bone, in mm of geodesic distance from the masks.
+const BONE_GROW_MM: f64 = 15.0;
 
 /// Segments one axial slice into tissue labels (see [`crate::pipeline::labels`]).
 ///
@@ -305,12 +325,86 @@ fn segment_crop(
     }
     let air = hu.mapv(|v| v < AIR_HU);
     let near_air = dilate3(&air, true);
+    if let Some(sp) = &spine {
+        // The bone mask, found on smoothed HU, overshoots the cortex by the blur: its edge
+        // pixels may be muscle.
+        let bone_depth = edt(bone_region, spacing, false);
+        let allowed = Array2::from_shape_fn((h, w), |p| {
+            out[p] == BACKGROUND
+                && outer_sat[p]
+                && (!bone_region[p] || f64::from(bone_depth[p]) <= BONE_BLUR_MM)
+                && !near_air[p]
+                && in_win(hu[p], windows.muscle)
+        });
+        grow_muscle_rims(&mut out, &allowed, &smooth, sp, muscle_hu, spacing);
+        for (l, v) in out.iter().zip(visceral.iter_mut()) {
+            if *l != BACKGROUND {
+                *v = false;
+            }
+        }
+    }
     for ((p, l), &vis) in out.indexed_iter_mut().zip(visceral.iter()) {
         if vis && !near_air[p] && *l == BACKGROUND && in_win(hu[p], windows.vat) {
             *l = VAT;
         }
     }
     out
+}
+
+/// Grows the psoas and paraspinal labels back to the muscle's true edge (see [`RIM_MM`])
+/// and, around the posterior elements, into the muscle against the bone (see
+/// [`BONE_REACH_MM`]). Only `allowed` pixels are taken; each takes its neighbour's label.
+fn grow_muscle_rims(
+    out: &mut Array2<u8>,
+    allowed: &Mask,
+    smooth: &Array2<f32>,
+    spine: &spine::Spine,
+    muscle_hu: f32,
+    spacing: Spacing,
+) {
+    let (h, w) = out.dim();
+    let not_bone = spine.region.mapv(|b| !b);
+    let to_bone = edt(&not_bone, spacing, false);
+    let px = spacing[0].min(spacing[1]);
+    // Whole pixels only: on coarse pixels the masks' shortfall is less than one.
+    let rim_rounds = (RIM_MM / px).floor() as usize;
+    let bone_rounds = (BONE_GROW_MM / px).floor() as usize;
+    let y_min = spine.body_centre.0 - BONE_FRONT_R * spine.body_radius_px;
+    let near_bone = Array2::from_shape_fn((h, w), |(y, x)| {
+        y as f64 >= y_min && to_bone[[y, x]] <= BONE_REACH_MM
+    });
+    let organ = muscle_hu + RIM_ORGAN_MARGIN_HU;
+    let grows = |l: u8| matches!(l, PSOAS_LEFT | PSOAS_RIGHT | PARASPINAL);
+    for round in 0..rim_rounds.max(bone_rounds) {
+        let prev = out.clone();
+        let mut changed = false;
+        for ((y, x), l) in out.indexed_iter_mut() {
+            if !allowed[[y, x]] || prev[[y, x]] != BACKGROUND {
+                continue;
+            }
+            let bone_ok = near_bone[[y, x]] && round < bone_rounds;
+            if !bone_ok && (round >= rim_rounds || smooth[[y, x]] > organ) {
+                continue;
+            }
+            let n = [
+                (y.wrapping_sub(1), x),
+                (y + 1, x),
+                (y, x.wrapping_sub(1)),
+                (y, x + 1),
+            ]
+            .into_iter()
+            .filter(|&(yy, xx)| yy < h && xx < w)
+            .map(|q| prev[q])
+            .find(|&q| grows(q) || (bone_ok && q == ABDOMINAL_WALL));
+            if let Some(q) = n {
+                *l = q;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
 }
 
 /// Intermuscular fat is thin: planes between muscle layers, streaks and marbling. A thick
