@@ -297,3 +297,32 @@ async fn short_and_non_axial_series_are_quarantined_whole() {
     assert!(daemon.watch_root.join("loose.dcm").exists());
     assert!(daemon.watch_root.join("nobody/a.dcm").exists());
 }
+
+/// Network shares get no inotify events: with polling forced (as on NFS or SMB, which
+/// intake detects by file-system type), a series copied into a new subfolder still
+/// arrives whole, without the close-write fast path.
+#[tokio::test]
+async fn the_polling_watcher_ingests_a_series_without_inotify() {
+    let db = TestDb::create("sqlite").await;
+    let mut env = FAST_INGEST.to_vec();
+    env.extend([
+        ("IDOCTOR_INGEST__FORCE_POLLING", "true"),
+        ("IDOCTOR_INGEST__POLL_INTERVAL_MS", "100"),
+    ]);
+    let daemon = Daemon::start(&db, &env).await;
+    daemon
+        .wait_log("polling=true", Duration::from_secs(30))
+        .await;
+    let pw = daemon.add_user("nina", "operator", "pro");
+    let nina = daemon.login("nina", &pw).await;
+    let files = tissue_files();
+    let drop = daemon.watch_root.join("nina/share/exam");
+    copy_all(&files, &drop);
+    let series = wait_series(&nina, "the polled series to complete", |s| {
+        s.len() == 1 && complete(&s[0])
+    })
+    .await;
+    assert_eq!(series[0].instances, files.len() as i64, "{series:?}");
+    assert_eq!(series[0].state, SeriesState::Queued);
+    assert_eq!(remaining_files(&drop), 0, "every file moved to the archive");
+}

@@ -4,7 +4,6 @@
 
 use crate::common::{Daemon, FAST_INGEST, TestDb, backends, drop_phantom, wait_for};
 use idoctor_console::client::Client;
-use idoctor_daemon::store::{PgStore, QuotaStore, SqliteStore};
 use idoctor_protocol::{
     ErrorCode, ImageKind, JobDetail, JobInfo, JobMode, JobState, L3Status, MaskTissue, QuotaType,
     ResultKind, UsageFilter, UsageKind,
@@ -47,24 +46,6 @@ async fn consumes(admin: &Client, user: &str, t: QuotaType) -> usize {
         .unwrap()
         .entries
         .len()
-}
-
-async fn assert_reconciled(db: &TestDb) {
-    let drift = match db.backend {
-        "sqlite" => SqliteStore::connect(&db.url)
-            .await
-            .unwrap()
-            .reconcile()
-            .await
-            .unwrap(),
-        _ => PgStore::connect(&db.url)
-            .await
-            .unwrap()
-            .reconcile()
-            .await
-            .unwrap(),
-    };
-    assert!(drift.is_empty(), "ledger drift: {drift:?}");
 }
 
 fn png_with_rect(rows: u32, cols: u32, rect: (u32, u32, u32, u32)) -> (Vec<u8>, u64) {
@@ -202,7 +183,7 @@ async fn auto_mode_measures_the_phantom_and_a_mask_makes_a_new_version() {
             1,
             "a mask re-measure is not a new call"
         );
-        assert_reconciled(&db).await;
+        db.assert_reconciled().await;
         eprintln!("auto mode passed on {backend}");
     }
 }
@@ -319,7 +300,7 @@ async fn review_mode_waits_then_measures_at_the_operators_l3_and_isolation_holds
         not_found("export", eve.export(id, None).await.map(drop));
         not_found("log", eve.job_log(id, 10).await.map(drop));
         assert!(eve.list_jobs(None).await.unwrap().is_empty());
-        assert_reconciled(&db).await;
+        db.assert_reconciled().await;
         eprintln!("review mode passed on {backend}");
     }
 }
@@ -370,7 +351,7 @@ async fn over_quota_jobs_are_held_then_resume_when_the_limit_is_raised() {
             5
         );
         assert_eq!(consumes(&root, "hal", QuotaType::PatientCases).await, 5);
-        assert_reconciled(&db).await;
+        db.assert_reconciled().await;
         eprintln!("quota hold passed on {backend}");
     }
 }
@@ -426,7 +407,7 @@ async fn a_daemon_killed_mid_pipeline_finishes_the_job_once_after_restart() {
             .any(|p| p.to_string_lossy().ends_with(".partial")),
         "{results_dirs:?}"
     );
-    assert_reconciled(&db).await;
+    db.assert_reconciled().await;
 }
 
 fn walk_dirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -486,7 +467,7 @@ async fn two_daemons_on_one_postgres_split_the_work_without_doing_anything_twice
         consumes(&root, "pat", QuotaType::ApiCallsFullProcess).await,
         10
     );
-    assert_reconciled(&db).await;
+    db.assert_reconciled().await;
     drop(b);
 }
 
@@ -570,7 +551,7 @@ async fn a_run_that_keeps_failing_is_retried_then_refunded_and_can_be_rerun() {
             .find(|q| q.quota_type == QuotaType::ApiCallsContinue)
             .unwrap();
         assert_eq!(balance.used, 0, "{backend}: the failed call costs nothing");
-        assert_reconciled(&db).await;
+        db.assert_reconciled().await;
 
         // The cause removed, a re-run measures the case.
         std::fs::remove_file(&blocker).unwrap();
@@ -581,7 +562,7 @@ async fn a_run_that_keeps_failing_is_retried_then_refunded_and_can_be_rerun() {
         })
         .await;
         assert_eq!(d.job.error, None, "{backend}: {:?}", d.job.error);
-        assert_reconciled(&db).await;
+        db.assert_reconciled().await;
     }
 }
 

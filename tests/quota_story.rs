@@ -6,7 +6,7 @@ use crate::common::{Daemon, TestDb, backends};
 use idoctor_daemon::accounts;
 use idoctor_daemon::paths::Paths;
 use idoctor_daemon::store::quota::UsageQuery;
-use idoctor_daemon::store::{Charge, PgStore, QuotaStore, Refund, Reservation, SqliteStore, Store};
+use idoctor_daemon::store::{Charge, PgStore, Refund, Reservation, SqliteStore, Store};
 use idoctor_protocol::{ErrorCode, NewUser, QuotaType, Role, UsageFilter, UsageKind};
 use std::sync::Arc;
 
@@ -553,21 +553,7 @@ async fn admin_quota_surface_over_a_real_daemon() {
         let usage: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(usage["entries"][0]["kind"], "adjust");
 
-        let store_drift = match backend {
-            "sqlite" => SqliteStore::connect(&db.url)
-                .await
-                .unwrap()
-                .reconcile()
-                .await
-                .unwrap(),
-            _ => PgStore::connect(&db.url)
-                .await
-                .unwrap()
-                .reconcile()
-                .await
-                .unwrap(),
-        };
-        assert!(store_drift.is_empty(), "{store_drift:?}");
+        db.assert_reconciled().await;
         eprintln!("admin quota surface passed on {backend}");
     }
 }

@@ -138,3 +138,29 @@ fn database_urls_are_rewritten() {
     );
     assert_eq!(with_database("postgres://h:1", "z"), "postgres://h:1/z");
 }
+
+impl TestDb {
+    /// Asserts that every balance equals the sum of its ledger rows (no drift).
+    pub async fn assert_reconciled(&self) {
+        use idoctor_daemon::store::{PgStore, QuotaStore, SqliteStore};
+        let drift = match self.backend {
+            "sqlite" => SqliteStore::connect(&self.url)
+                .await
+                .expect("open the SQLite store")
+                .reconcile()
+                .await
+                .expect("reconcile"),
+            _ => PgStore::connect(&self.url)
+                .await
+                .expect("open the Postgres store")
+                .reconcile()
+                .await
+                .expect("reconcile"),
+        };
+        assert!(
+            drift.is_empty(),
+            "ledger drift on {}: {drift:?}",
+            self.backend
+        );
+    }
+}

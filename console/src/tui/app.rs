@@ -153,21 +153,8 @@ pub fn backoff(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.saturating_sub(1).min(3)).min(Duration::from_secs(10))
 }
 
-const GLOBAL: [Cmd; 13] = [
-    Cmd::Quit,
-    Cmd::Back,
-    Cmd::Help,
-    Cmd::Command,
-    Cmd::Filter,
-    Cmd::Refresh,
-    Cmd::Up,
-    Cmd::Down,
-    Cmd::PageUp,
-    Cmd::PageDown,
-    Cmd::Top,
-    Cmd::Bottom,
-    Cmd::Select,
-];
+/// The commands that work in every view: the first ones in help order.
+const GLOBAL: &[Cmd] = Cmd::ALL.split_at(13).0;
 
 impl App {
     /// A console for a server.
