@@ -19,6 +19,18 @@ async fn login_whoami_and_refusals_on_every_backend() {
         let daemon = Daemon::start(&db, &[]).await;
         let admin_pw = daemon.add_user("root", "admin", "enterprise");
         let op_pw = daemon.add_user("olga", "operator", "free");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(daemon.socket())
+                .expect("the socket exists")
+                .permissions()
+                .mode();
+            assert_eq!(
+                mode & 0o777,
+                0o660,
+                "socket mode {mode:o}: owner and group only"
+            );
+        }
 
         // whoami through the library.
         let olga = daemon.login("olga", &op_pw).await;

@@ -6,7 +6,7 @@ use crate::common::{Daemon, FAST_INGEST, TestDb, backends, drop_phantom, wait_fo
 use idoctor_console::client::Client;
 use idoctor_protocol::{
     ErrorCode, ImageKind, JobDetail, JobInfo, JobMode, JobState, L3Status, MaskTissue, QuotaType,
-    ResultKind, UsageFilter, UsageKind,
+    ResultKind, SeriesState, UsageFilter, UsageKind,
 };
 use std::time::Duration;
 
@@ -611,4 +611,51 @@ async fn a_folder_with_its_own_mode_overrides_the_users_mode() {
     assert_eq!(d.job.mode, JobMode::Review, "the QA folder's mode");
     let auto = jobs.iter().find(|j| j.state == JobState::Done).unwrap();
     assert_eq!(gus.get_job(auto.id).await.unwrap().job.mode, JobMode::Auto);
+}
+
+/// A new study over the `patient_cases` limit holds its series (archived, not lost) and
+/// no job is made; an admin reset of that quota releases it and the case is measured.
+#[tokio::test]
+async fn a_series_over_its_case_quota_is_held_then_released_by_a_reset() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let daemon = Daemon::start(&db, FAST_INGEST).await;
+        let root_pw = daemon.add_user("root", "admin", "enterprise");
+        let pw = daemon.add_user("ivy", "operator", "free");
+        let root = daemon.login("root", &root_pw).await;
+        let ivy = daemon.login("ivy", &pw).await;
+        root.quota_adjust("ivy".into(), QuotaType::PatientCases, Some(1))
+            .await
+            .unwrap();
+        drop_phantom(&daemon, "ivy", 31, 80, 128);
+        wait_jobs(&ivy, "the first case measured", |j| {
+            j.len() == 1 && j[0].state == JobState::Done
+        })
+        .await;
+        drop_phantom(&daemon, "ivy", 32, 80, 128);
+        let series = wait_for(WAIT, "the second series held", || async {
+            let s = ivy.list_series().await.ok()?;
+            (s.len() == 2 && s.iter().any(|x| x.state == SeriesState::Held)).then_some(s)
+        })
+        .await;
+        let held = series
+            .iter()
+            .find(|s| s.state == SeriesState::Held)
+            .unwrap();
+        assert_eq!(held.held_quota, Some(QuotaType::PatientCases), "{held:?}");
+        assert!(held.job_id.is_none(), "no job while held: {held:?}");
+        assert!(held.instances > 0, "its files are archived: {held:?}");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(ivy.list_jobs(None).await.unwrap().len(), 1, "still held");
+
+        root.quota_reset("ivy".into(), Some(QuotaType::PatientCases))
+            .await
+            .unwrap();
+        wait_jobs(&ivy, "the held case measured after the reset", |j| {
+            j.len() == 2 && j.iter().all(|x| x.state == JobState::Done)
+        })
+        .await;
+        assert_eq!(consumes(&root, "ivy", QuotaType::PatientCases).await, 2);
+        db.assert_reconciled().await;
+    }
 }
