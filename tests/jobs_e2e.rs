@@ -659,3 +659,49 @@ async fn a_series_over_its_case_quota_is_held_then_released_by_a_reset() {
         db.assert_reconciled().await;
     }
 }
+
+/// An instance that arrives after its series was measured reopens the series (a new
+/// revision) and the job runs again as a new version; the first version stays.
+#[tokio::test]
+async fn a_late_instance_reopens_the_series_and_makes_a_new_version() {
+    let db = TestDb::create("sqlite").await;
+    let daemon = Daemon::start(&db, FAST_INGEST).await;
+    let pw = daemon.add_user("lou", "operator", "pro");
+    let lou = daemon.login("lou", &pw).await;
+    let staging = daemon.root.path().join("staging-late");
+    let opts = idoctor_daemon::phantom::PhantomOptions::new(41, 80, 128);
+    let (_, written) =
+        idoctor_daemon::phantom::write_phantom(&opts, &staging).expect("write a phantom");
+    let mut files = written.files.clone();
+    let late = files.pop().expect("a file to hold back");
+    let drop = daemon.watch_root.join("lou/exam");
+    std::fs::create_dir_all(&drop).unwrap();
+    for f in &files {
+        std::fs::copy(f, drop.join(f.file_name().unwrap())).unwrap();
+    }
+    let jobs = wait_jobs(&lou, "the first measurement", |j| {
+        j.len() == 1 && j[0].state == JobState::Done
+    })
+    .await;
+    let id = jobs[0].id;
+    let first = lou.list_series().await.unwrap();
+    assert_eq!(first[0].instances, files.len() as i64);
+    assert_eq!(first[0].revision, 1);
+
+    std::fs::copy(&late, drop.join(late.file_name().unwrap())).unwrap();
+    let d = wait_job(&lou, id, "the re-run after the late instance", |d| {
+        d.job.state == JobState::Done && d.versions.len() == 2
+    })
+    .await;
+    assert!(
+        d.versions[1].reason.contains("revision 2"),
+        "{:?}",
+        d.versions[1]
+    );
+    let series = lou.list_series().await.unwrap();
+    assert_eq!(series.len(), 1, "the same series, not a new one");
+    assert_eq!(series[0].instances, files.len() as i64 + 1);
+    assert_eq!(series[0].revision, 2);
+    assert!(lou.results(id, Some(1)).await.is_ok(), "version 1 is kept");
+    db.assert_reconciled().await;
+}
