@@ -166,21 +166,8 @@ impl Daemon {
     /// Runs an `idoctord` admin command against the same data dir and database.
     pub fn daemon_command(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = self.base_command(&binaries().daemon);
-        cmd.args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn idoctord command");
-        if let Some(text) = stdin {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(text.as_bytes())
-                .expect("write stdin");
-        }
-        drop(child.stdin.take());
-        child.wait_with_output().expect("idoctord command")
+        cmd.args(args);
+        run_with_stdin(cmd, stdin)
     }
 
     /// Adds a user with `idoctord user add`; returns the password.
@@ -222,21 +209,8 @@ impl Daemon {
             .args(args)
             .env("IDOCTOR_CONFIG_DIR", &self.config_dir)
             .env_remove("IDOCTOR_PASSWORD")
-            .env_remove("IDOCTOR_SERVER")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn idoctor");
-        if let Some(text) = stdin {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(text.as_bytes())
-                .expect("write stdin");
-        }
-        drop(child.stdin.take());
-        child.wait_with_output().expect("idoctor")
+            .env_remove("IDOCTOR_SERVER");
+        run_with_stdin(cmd, stdin)
     }
 
     /// A console client without a session.
@@ -303,4 +277,25 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Runs `cmd` to completion with `stdin` (if any) written to it and closed; captures
+/// stdout and stderr.
+fn run_with_stdin(mut cmd: Command, stdin: Option<&str>) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("wait for the command")
 }

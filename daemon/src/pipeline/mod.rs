@@ -15,6 +15,7 @@ pub mod l3;
 pub mod labels;
 pub mod metrics;
 pub mod model;
+pub(crate) mod morphology;
 pub mod outputs;
 pub mod render;
 pub mod sagittal;

@@ -201,7 +201,7 @@ fn vertebra_of(
         .enumerate()
         .filter(|(i, _)| joined[i + 1])
         .fold((usize::MAX, 0), |(lo, hi), (_, c)| {
-            (lo.min(c.min_x), hi.max(c.max_x))
+            (lo.min(c.bbox[2]), hi.max(c.bbox[3]))
         });
     let width = if lo <= hi {
         (hi - lo + 1) as f64 * grid.dx

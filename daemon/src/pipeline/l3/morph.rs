@@ -1,5 +1,6 @@
-//! Small binary-image tools the L3 localiser needs: connected components, hole filling,
-//! closing, and 3D labelling.
+//! Small binary-image tools the L3 localiser needs beyond the shared ones in
+//! [`crate::pipeline::morphology`] (components and hole filling): small-hole filling,
+//! closing, dilation and 3D labelling.
 //!
 //! They are written here rather than pulled from a crate because the pipeline needs only
 //! these few, on small cropped work grids, and they must never panic on odd shapes
@@ -7,139 +8,12 @@
 
 use ndarray::{Array2, Array3};
 
-/// One connected component of a 2D mask.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Component {
-    /// Pixels in the component.
-    pub area: usize,
-    /// Sum of row indices, for the centroid.
-    pub sum_y: f64,
-    /// Sum of column indices, for the centroid.
-    pub sum_x: f64,
-    /// Smallest column index.
-    pub min_x: usize,
-    /// Largest column index.
-    pub max_x: usize,
-}
-
-impl Component {
-    /// Centroid (row, column).
-    pub fn centroid(&self) -> (f64, f64) {
-        let a = self.area.max(1) as f64;
-        (self.sum_y / a, self.sum_x / a)
-    }
-}
+pub(crate) use crate::pipeline::morphology::{Component, fill_holes};
 
 /// Labels the 4-connected (or 8-connected) components of `mask`. Label 0 is background;
 /// component `i` in the returned list has label `i + 1`.
 pub(crate) fn label2d(mask: &Array2<bool>, eight: bool) -> (Array2<u32>, Vec<Component>) {
-    let (h, w) = mask.dim();
-    let m = mask.as_standard_layout();
-    let m = m.as_slice().unwrap_or(&[]);
-    let mut labels = vec![0u32; h * w];
-    let mut comps = Vec::new();
-    let mut stack: Vec<usize> = Vec::new();
-    for start in 0..m.len() {
-        if !m[start] || labels[start] != 0 {
-            continue;
-        }
-        let id = comps.len() as u32 + 1;
-        let mut c = Component {
-            area: 0,
-            sum_y: 0.0,
-            sum_x: 0.0,
-            min_x: start % w,
-            max_x: start % w,
-        };
-        labels[start] = id;
-        stack.push(start);
-        while let Some(i) = stack.pop() {
-            let (y, x) = (i / w, i % w);
-            c.area += 1;
-            c.sum_y += y as f64;
-            c.sum_x += x as f64;
-            c.min_x = c.min_x.min(x);
-            c.max_x = c.max_x.max(x);
-            let mut visit = |j: usize| {
-                if m[j] && labels[j] == 0 {
-                    labels[j] = id;
-                    stack.push(j);
-                }
-            };
-            let (up, down, left, right) = (y > 0, y + 1 < h, x > 0, x + 1 < w);
-            if up {
-                visit(i - w);
-            }
-            if down {
-                visit(i + w);
-            }
-            if left {
-                visit(i - 1);
-            }
-            if right {
-                visit(i + 1);
-            }
-            if eight {
-                if up && left {
-                    visit(i - w - 1);
-                }
-                if up && right {
-                    visit(i - w + 1);
-                }
-                if down && left {
-                    visit(i + w - 1);
-                }
-                if down && right {
-                    visit(i + w + 1);
-                }
-            }
-        }
-        comps.push(c);
-    }
-    let labels = Array2::from_shape_vec((h, w), labels).unwrap_or_else(|_| Array2::zeros((h, w)));
-    (labels, comps)
-}
-
-/// Fills every background region that does not touch the image border.
-pub(crate) fn fill_holes(mask: &Array2<bool>) -> Array2<bool> {
-    let (h, w) = mask.dim();
-    let m = mask.as_standard_layout();
-    let m = m.as_slice().unwrap_or(&[]);
-    // Background reachable from the border stays background; everything else is filled.
-    let mut outside = vec![false; h * w];
-    let mut stack = Vec::new();
-    for y in 0..h {
-        for x in 0..w {
-            let i = y * w + x;
-            if (y == 0 || x == 0 || y + 1 == h || x + 1 == w) && !m[i] {
-                outside[i] = true;
-                stack.push(i);
-            }
-        }
-    }
-    while let Some(i) = stack.pop() {
-        let (y, x) = (i / w, i % w);
-        let mut visit = |j: usize| {
-            if !m[j] && !outside[j] {
-                outside[j] = true;
-                stack.push(j);
-            }
-        };
-        if y > 0 {
-            visit(i - w);
-        }
-        if y + 1 < h {
-            visit(i + w);
-        }
-        if x > 0 {
-            visit(i - 1);
-        }
-        if x + 1 < w {
-            visit(i + 1);
-        }
-    }
-    let filled: Vec<bool> = outside.iter().map(|o| !o).collect();
-    Array2::from_shape_vec((h, w), filled).unwrap_or_else(|_| Array2::from_elem((h, w), false))
+    crate::pipeline::morphology::components(mask, eight)
 }
 
 /// Fills the enclosed background regions of at most `max_area` pixels. Vertebral

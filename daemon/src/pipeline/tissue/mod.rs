@@ -24,7 +24,7 @@
 //! milliseconds; the caller runs slices in parallel.
 
 mod body;
-mod morphology;
+use super::morphology;
 mod psoas;
 mod rays;
 mod spine;

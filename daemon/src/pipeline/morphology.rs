@@ -1,8 +1,8 @@
-//! Grid operations the segmenter is built from: Gaussian smoothing, connected components,
-//! hole filling, Euclidean distance transforms, disc and cross morphology, box means and
-//! polygon rasterisation.
+//! Grid operations the tissue segmenter and the L3 localiser are built from: Gaussian
+//! smoothing, connected components, hole filling, Euclidean distance transforms, disc and
+//! cross morphology, box means and polygon rasterisation.
 //!
-//! They live here rather than in a crate because the segmenter needs only these few, on
+//! They live here rather than in a crate because the pipeline needs only these few, on
 //! small cropped slices, with radii in millimetres on possibly anisotropic pixels. Every
 //! function is O(pixels) (or O(pixels × kernel) for the blur) so one 512² slice stays
 //! within a few milliseconds. Indexing is `[y, x]`, masks are `Array2<bool>`.
@@ -144,6 +144,14 @@ pub(crate) struct Component {
     pub sum_y: f64,
     /// Sum of column indices.
     pub sum_x: f64,
+}
+
+impl Component {
+    /// Centroid `(y, x)`.
+    pub fn centroid(&self) -> (f64, f64) {
+        let a = self.area.max(1) as f64;
+        (self.sum_y / a, self.sum_x / a)
+    }
 }
 
 /// Connected components of `mask`; labels start at 1 (0 = background) and
