@@ -37,6 +37,18 @@ fn copy_all(files: &[PathBuf], dest: &Path) {
     }
 }
 
+/// Copies `files` into a staging folder outside the watch root, then renames it to `dest`
+/// in one step, as a PACS export that writes elsewhere first does. The whole series
+/// appears at once, so a loaded machine cannot split it into two arrivals.
+fn stage_in(daemon: &Daemon, files: &[PathBuf], dest: &Path) {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = daemon.root.path().join(format!("stage-{n}"));
+    copy_all(files, &staging);
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    std::fs::rename(&staging, dest).unwrap();
+}
+
 async fn series_of(client: &Client) -> Vec<SeriesInfo> {
     client.list_series().await.unwrap()
 }
@@ -146,8 +158,8 @@ async fn mixed_folder_duplicates_conflicts_restart_and_isolation() {
 
         // Pancreas (implicit VR, names in reverse z order) + JPEG 2000 + text files, one folder.
         let drop = daemon.watch_root.join("alice/export");
-        copy_all(&pancreas_files(), &drop);
-        copy_all(&j2k_files(), &drop.join("j2k"));
+        stage_in(&daemon, &pancreas_files(), &drop);
+        stage_in(&daemon, &j2k_files(), &drop.join("j2k"));
         for txt in ["LICENSE.txt", "CITATIONS.txt"] {
             std::fs::copy(
                 shared_data().join("ct/pancreas-ct-cb-001").join(txt),
@@ -185,7 +197,11 @@ async fn mixed_folder_duplicates_conflicts_restart_and_isolation() {
         assert!(series_of(&bob).await.is_empty());
 
         // The same files again: no duplicates.
-        copy_all(&j2k_files(), &daemon.watch_root.join("alice/again"));
+        stage_in(
+            &daemon,
+            &j2k_files(),
+            &daemon.watch_root.join("alice/again"),
+        );
         wait_for(Duration::from_secs(60), "duplicates dropped", || async {
             (remaining_files(&daemon.watch_root.join("alice")) == 0).then_some(())
         })
@@ -250,7 +266,11 @@ async fn short_and_non_axial_series_are_quarantined_whole() {
     let sam = daemon.login("sam", &pw).await;
     let root = daemon.login("root", &admin_pw).await;
     // Five slices of a real series: below the default minimum of 10.
-    copy_all(&tissue_files()[..5], &daemon.watch_root.join("sam/short"));
+    stage_in(
+        &daemon,
+        &tissue_files()[..5],
+        &daemon.watch_root.join("sam/short"),
+    );
     let series = wait_series(&sam, "the short series rejected", |s| {
         s.len() == 1 && s[0].state == SeriesState::Rejected
     })

@@ -673,12 +673,15 @@ async fn a_late_instance_reopens_the_series_and_makes_a_new_version() {
     let (_, written) =
         idoctor_daemon::phantom::write_phantom(&opts, &staging).expect("write a phantom");
     let mut files = written.files.clone();
-    let late = files.pop().expect("a file to hold back");
+    // Hold one file back, outside the series folder, then move the rest in at once: copied
+    // one by one, a loaded machine could pause long enough to split the first arrival.
+    let held_back = files.pop().expect("a file to hold back");
+    let late = daemon.root.path().join(held_back.file_name().unwrap());
+    std::fs::rename(&held_back, &late).unwrap();
+    std::fs::rename(&written.truth, daemon.root.path().join("truth-late.json")).unwrap();
     let drop = daemon.watch_root.join("lou/exam");
-    std::fs::create_dir_all(&drop).unwrap();
-    for f in &files {
-        std::fs::copy(f, drop.join(f.file_name().unwrap())).unwrap();
-    }
+    std::fs::create_dir_all(daemon.watch_root.join("lou")).unwrap();
+    std::fs::rename(&staging, &drop).unwrap();
     let jobs = wait_jobs(&lou, "the first measurement", |j| {
         j.len() == 1 && j[0].state == JobState::Done
     })
@@ -688,7 +691,7 @@ async fn a_late_instance_reopens_the_series_and_makes_a_new_version() {
     assert_eq!(first[0].instances, files.len() as i64);
     assert_eq!(first[0].revision, 1);
 
-    std::fs::copy(&late, drop.join(late.file_name().unwrap())).unwrap();
+    std::fs::rename(&late, drop.join(late.file_name().unwrap())).unwrap();
     let d = wait_job(&lou, id, "the re-run after the late instance", |d| {
         d.job.state == JobState::Done && d.versions.len() == 2
     })

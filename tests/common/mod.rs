@@ -86,11 +86,11 @@ where
     }
 }
 
-/// Fast intake for tests: files settle in 300 ms, series complete after 0.6 s quiet,
+/// Fast intake for tests: files settle in 300 ms, series complete after 1 s quiet,
 /// held work is retried every second.
 pub const FAST_INGEST: &[(&str, &str)] = &[
     ("IDOCTOR_INGEST__FILE_SETTLE_MS", "300"),
-    ("IDOCTOR_INGEST__SERIES_QUIET_S", "0.6"),
+    ("IDOCTOR_INGEST__SERIES_QUIET_S", "1.0"),
     ("IDOCTOR_INGEST__RESCAN_INTERVAL_S", "2"),
     ("IDOCTOR_JOBS__HELD_RETRY_S", "1"),
     ("IDOCTOR_JOBS__POLL_MS", "100"),
