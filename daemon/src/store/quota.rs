@@ -7,6 +7,12 @@
 //! `UPDATE … SET last_period_used = used, used = 0 … RETURNING last_period_used`, so the
 //! compensating `reset` row carries the exact amount cleared.
 //!
+//! On PostgreSQL a standalone [`QuotaStore::reserve`] first tries the common case, a grant,
+//! as one statement (the same `UPDATE`, its ledger row and any warning, in data-modifying
+//! CTEs): one round trip instead of four. Anything else (no room, a period to roll over,
+//! a replayed or racing key) falls through to the transactional path, which answers
+//! exactly.
+//!
 //! The invariant, checked by [`QuotaStore::reconcile`]: for every (user, type),
 //! `user_quotas.used` equals the sum of that pair's ledger amounts.
 
@@ -290,8 +296,10 @@ pub trait QuotaStore {
 }
 
 /// Implements [`QuotaStore`] and the in-transaction quota helpers for a store type.
+/// `$fast`, when given, names an inherent method that tries a reservation in one
+/// statement (`Ok(None)`: not granted there, so the transactional path answers).
 macro_rules! impl_quota_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty $(, $fast:ident)?) => {
         impl $store {
             /// Rolls every expired monthly period of a user over, writing one `reset` row each.
             pub(crate) async fn rollover_in(
@@ -603,6 +611,11 @@ macro_rules! impl_quota_store {
                 charge: &$crate::store::quota::Charge,
                 now_ms: i64,
             ) -> Result<$crate::store::quota::Reservation, $crate::store::StoreError> {
+                $(
+                    if let Some(granted) = self.$fast(charge, now_ms).await? {
+                        return Ok(granted);
+                    }
+                )?
                 let mut tx = self.begin_write().await?;
                 let outcome = Self::reserve_in(&mut *tx, charge, now_ms).await?;
                 tx.commit().await?;
