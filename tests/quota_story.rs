@@ -553,6 +553,20 @@ async fn admin_quota_surface_over_a_real_daemon() {
         let usage: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(usage["entries"][0]["kind"], "adjust");
 
+        // `idoctor admin usage | head -0`: the reader is gone before the table is written;
+        // the console ends quietly with success instead of panicking on the closed pipe.
+        let mut child = daemon
+            .console_command(&["admin", "usage", "--user", "olga"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{:?}: {stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+
         db.assert_reconciled().await;
         eprintln!("admin quota surface passed on {backend}");
     }

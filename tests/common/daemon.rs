@@ -203,6 +203,15 @@ impl Daemon {
     /// Runs the `idoctor` console binary against `server` (e.g. a `tls://` listener),
     /// with this daemon's console config dir.
     pub fn console_at(&self, server: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        run_with_stdin(self.console_command_at(server, args), stdin)
+    }
+
+    /// The `idoctor` console command against this daemon's socket, not yet run.
+    pub fn console_command(&self, args: &[&str]) -> Command {
+        self.console_command_at(&format!("unix:{}", self.socket().display()), args)
+    }
+
+    fn console_command_at(&self, server: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(&binaries().console);
         cmd.arg("--server")
             .arg(server)
@@ -210,7 +219,7 @@ impl Daemon {
             .env("IDOCTOR_CONFIG_DIR", &self.config_dir)
             .env_remove("IDOCTOR_PASSWORD")
             .env_remove("IDOCTOR_SERVER");
-        run_with_stdin(cmd, stdin)
+        cmd
     }
 
     /// A console client without a session.

@@ -1,5 +1,6 @@
 //! `login`, `whoami`, `logout`.
 
+use super::output::outln;
 use super::{CliError, Context, print_json};
 use crate::files::SavedSession;
 use crate::password::read_password;
@@ -35,9 +36,13 @@ pub(super) async fn whoami(ctx: &Context, json: bool) -> Result<(), CliError> {
     if json {
         return print_json(&user);
     }
-    println!(
+    outln!(
         "{} ({}, plan {}, mode {}) on {}",
-        user.username, user.role, user.plan, user.mode, ctx.endpoint
+        user.username,
+        user.role,
+        user.plan,
+        user.mode,
+        ctx.endpoint
     );
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `jobs` and `job …`.
 
+use super::output::outln;
 use super::output::print_table;
 use super::{CliError, Context, JobCommand, print_json};
 use crate::format::{age, bytes, time};
@@ -49,18 +50,18 @@ pub(super) async fn list(
         &rows,
     );
     for j in jobs.iter().filter(|j| j.error.is_some()) {
-        println!("job {}: {}", j.id, j.error.as_deref().unwrap_or_default());
+        outln!("job {}: {}", j.id, j.error.as_deref().unwrap_or_default());
     }
     Ok(())
 }
 
 fn print_detail(d: &JobDetail) {
     let j = &d.job;
-    println!("job {} ({} mode): {}", j.id, j.mode, state_text(j));
+    outln!("job {} ({} mode): {}", j.id, j.mode, state_text(j));
     if let Some(e) = &j.error {
-        println!("  {e}");
+        outln!("  {e}");
     }
-    println!(
+    outln!(
         "  patient {}  study {}  series {}",
         j.patient_id,
         j.study_date.as_deref().unwrap_or("-"),
@@ -68,7 +69,7 @@ fn print_detail(d: &JobDetail) {
     );
     match &d.l3 {
         Some(l3) => match l3.mid_z_mm {
-            Some(z) => println!(
+            Some(z) => outln!(
                 "  L3 at z {z:.1} mm (slice {}), {} confidence {:.2}{}",
                 l3.mid_slice_index.unwrap_or_default(),
                 l3.method,
@@ -79,12 +80,12 @@ fn print_detail(d: &JobDetail) {
                     ""
                 }
             ),
-            None => println!("  L3 not found: {}", l3.reason.as_deref().unwrap_or("-")),
+            None => outln!("  L3 not found: {}", l3.reason.as_deref().unwrap_or("-")),
         },
-        None => println!("  L3 not detected yet"),
+        None => outln!("  L3 not detected yet"),
     }
     for v in &d.versions {
-        println!(
+        outln!(
             "  v{}  {}  {}  {}  {}",
             v.version,
             time(v.created_at_ms),
@@ -108,7 +109,7 @@ fn stats_row(name: &str, s: &TissueStats) -> Vec<String> {
 
 fn print_results(r: &ResultVersion) {
     let a = &r.analysis;
-    println!(
+    outln!(
         "job version v{} ({}, {}): {}",
         r.info.version,
         r.info.kind.as_str(),
@@ -117,7 +118,7 @@ fn print_results(r: &ResultVersion) {
     );
     match (&a.l3.mid_z_mm, &a.metrics) {
         (Some(z), Some(m)) => {
-            println!(
+            outln!(
                 "L3 mid slice z {z:.1} mm (slice {}), {} slices measured",
                 m.middle.index,
                 m.slices.len()
@@ -138,17 +139,18 @@ fn print_results(r: &ResultVersion) {
                     .map(|x| format!("{x:.1}"))
                     .unwrap_or_else(|| format!("n/a ({})", v.reason.as_deref().unwrap_or("")))
             };
-            println!(
+            outln!(
                 "SMI {} cm²/m², psoas index {} cm²/m²",
                 d(&m.smi_cm2_m2),
                 d(&m.psoas_index_cm2_m2)
             );
-            println!(
+            outln!(
                 "muscle volume {:.1} cm³, psoas volume {:.1} cm³ over the L3 range",
-                m.volumes.muscle.volume_cm3, m.volumes.psoas.volume_cm3
+                m.volumes.muscle.volume_cm3,
+                m.volumes.psoas.volume_cm3
             );
         }
-        _ => println!(
+        _ => outln!(
             "no metrics: {}",
             a.metrics_missing_reason
                 .as_deref()
@@ -239,7 +241,7 @@ pub(super) async fn run(ctx: &Context, cmd: JobCommand) -> Result<(), CliError> 
                 return print_json(&lines);
             }
             for l in lines {
-                println!(
+                outln!(
                     "{} {:<5} {:<8} {}",
                     time(l.at_ms),
                     l.level,

@@ -1,5 +1,6 @@
 //! `quota`, `usage` and the admin plan/quota/usage/stats commands.
 
+use super::output::outln;
 use super::output::print_table;
 use super::{CliError, Context, PlanCommand, QuotaCommand, UsageArgs, print_json};
 use crate::client::Client;
@@ -55,7 +56,7 @@ fn print_quotas(quotas: &[QuotaStatus]) {
         .collect();
     print_table(&["TYPE", "USED", "LIMIT", "USE", "RESETS"], &rows);
     if quotas.iter().any(|q| q.overridden) {
-        println!("* per-user override");
+        outln!("* per-user override");
     }
 }
 
@@ -83,7 +84,7 @@ fn print_usage(page: &UsagePage) {
         &rows,
     );
     if let Some(next) = page.next_before_id {
-        println!("more: --before {next}");
+        outln!("more: --before {next}");
     }
 }
 
@@ -177,7 +178,7 @@ pub(super) async fn stats(
     if json {
         return print_json(&stats);
     }
-    println!(
+    outln!(
         "{}: {} used in total",
         stats.quota_type,
         amount(quota_type, stats.total_used)
@@ -191,16 +192,16 @@ pub(super) async fn stats(
         .max(1);
     for day in &stats.per_day {
         let bar = "#".repeat(((day.amount.max(0) * 40) / peak) as usize);
-        println!("{}  {:>10}  {bar}", day.day, amount(quota_type, day.amount));
+        outln!("{}  {:>10}  {bar}", day.day, amount(quota_type, day.amount));
     }
     for (title, list) in [
         ("at or over the limit", &stats.at_limit),
         ("at 80% or more", &stats.near_limit),
     ] {
         if !list.is_empty() {
-            println!("{title}:");
+            outln!("{title}:");
             for u in list {
-                println!(
+                outln!(
                     "  {:<20} {} / {} ({:.0}%)",
                     u.username,
                     amount(quota_type, u.used),

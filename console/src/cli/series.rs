@@ -1,5 +1,6 @@
 //! `series list` and `admin quarantine`.
 
+use super::output::outln;
 use super::output::print_table;
 use super::{CliError, Context, print_json};
 use crate::client::Client;
@@ -45,7 +46,7 @@ pub(super) async fn list(ctx: &Context, json: bool) -> Result<(), CliError> {
         &rows,
     );
     for s in series.iter().filter(|s| s.reason.is_some()) {
-        println!(
+        outln!(
             "series {}: {}",
             s.id,
             s.reason.as_deref().unwrap_or_default()
