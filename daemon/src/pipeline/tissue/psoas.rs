@@ -11,12 +11,16 @@
 
 use ndarray::Array2;
 
-use super::morphology::{Mask, Spacing, Window, box_mean, distance_to_within};
+use super::morphology::{Mask, Spacing, Window, box_mean, distance_to_within, median};
 use super::rays::{Star, star_region};
 use super::spine::Spine;
 
 /// Soft tissue within this many HU of the scan's muscle HU counts as psoas-like.
 const LIKE_HU: f32 = 30.0;
+/// Once a first region is found, the psoas's own HU (its median) replaces the scan's, and
+/// tissue more than this many HU from it counts as organ: a kidney, liver tip or bowel
+/// against the muscle differs from it by 10–20 HU even where both sit in the muscle window.
+const OWN_LIKE_HU: f32 = 10.0;
 /// Width (mm) of the box over which the muscle-like fraction is averaged when seeding.
 const SEED_BOX_MM: f64 = 8.0;
 /// The seed lies between `SEED_MIN_MM` and `SEED_MAX_MM` from the vertebra.
@@ -199,19 +203,22 @@ pub(crate) fn find_psoas(
         if score < SEED_MIN_SCORE {
             return None;
         }
-        let gain = |v: f32, (y, x): (usize, usize)| {
-            if side * (x as f64 - vx) < 0.0 || (y as f64) < vy - FRONT_LIMIT * r {
-                GAIN_FORBIDDEN
-            } else if spine.region[[y, x]] || blocked[[y, x]] || v > window.1 {
-                GAIN_BONE
-            } else if v < window.0 {
-                GAIN_FAT
-            } else if (v - muscle_hu).abs() >= LIKE_HU {
-                GAIN_ORGAN
-            } else {
-                1.0
+        let gain_about = |like_hu: f32, tolerance: f32| {
+            move |v: f32, (y, x): (usize, usize)| {
+                if side * (x as f64 - vx) < 0.0 || (y as f64) < vy - FRONT_LIMIT * r {
+                    GAIN_FORBIDDEN
+                } else if spine.region[[y, x]] || blocked[[y, x]] || v > window.1 {
+                    GAIN_BONE
+                } else if v < window.0 {
+                    GAIN_FAT
+                } else if (v - like_hu).abs() >= tolerance {
+                    GAIN_ORGAN
+                } else {
+                    1.0
+                }
             }
         };
+        let gain = gain_about(muscle_hu, LIKE_HU);
         let keep =
             |m: &Mask| Array2::from_shape_fn((h, w), |p| m[p] && !spine.region[p] && !blocked[p]);
         // The seed sits at the muscle's medial edge; grow again from the centre of the first
@@ -229,10 +236,28 @@ pub(crate) fn find_psoas(
         if !first[(centre.0.round() as usize, centre.1.round() as usize)] {
             return Some(first);
         }
-        Some(keep(&star_region(smooth, centre, spacing, &STAR, gain)))
+        let own_hu = own_hu(smooth, &first, muscle_hu).unwrap_or(muscle_hu);
+        Some(keep(&star_region(
+            smooth,
+            centre,
+            spacing,
+            &STAR,
+            gain_about(own_hu, OWN_LIKE_HU),
+        )))
     };
     // x runs from the patient's right to left, so the patient's left psoas is at larger x.
     (grow(1.0), grow(-1.0))
+}
+
+/// Median smoothed HU of the psoas-like pixels of a first psoas region.
+fn own_hu(smooth: &Array2<f32>, region: &Mask, muscle_hu: f32) -> Option<f32> {
+    let mut vals: Vec<f32> = smooth
+        .iter()
+        .zip(region.iter())
+        .filter(|&(&v, &m)| m && (v - muscle_hu).abs() < LIKE_HU)
+        .map(|(&v, _)| v)
+        .collect();
+    median(&mut vals)
 }
 
 /// Centroid `(y, x)` of a mask, if it has any pixel.

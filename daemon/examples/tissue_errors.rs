@@ -1,0 +1,167 @@
+//! Where the tissue segmenter goes wrong on phantoms: for each seed, the muscle Dice per
+//! truth-L3 slice, the wrong pixels broken down by label, and a PNG of the worst slice
+//! (CT in grey, correct muscle green, false muscle red, missed muscle blue).
+//!
+//! `cargo run --release -p idoctor-daemon --example tissue_errors -- OUT_DIR SEED…`
+//! (seeds 0..20 when none are given; slice counts cycle as in the phantom accuracy test).
+
+use std::path::PathBuf;
+
+use idoctor_daemon::phantom::{PhantomOptions, generate};
+use idoctor_daemon::pipeline::labels::{self, HuWindows};
+use idoctor_daemon::pipeline::{range_slices, tissue::segment_slice};
+
+const SLICES: [usize; 5] = [120, 150, 200, 250, 300];
+const NAMES: [&str; 8] = [
+    "bg", "psoasL", "psoasR", "parasp", "wall", "sat", "vat", "imat",
+];
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let out = PathBuf::from(args.next().unwrap_or_else(|| "tissue-errors".into()));
+    std::fs::create_dir_all(&out)?;
+    let seeds: Vec<u64> = args.map(|a| a.parse()).collect::<Result<_, _>>()?;
+    let seeds = if seeds.is_empty() {
+        (0..20).collect()
+    } else {
+        seeds
+    };
+    let windows = HuWindows::default();
+    for seed in seeds {
+        let matrix: usize = std::env::var("MATRIX")
+            .ok()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(512);
+        let slices = std::env::var("SLICES")
+            .ok()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(SLICES[seed as usize % SLICES.len()]);
+        let p = generate(&PhantomOptions::new(seed, slices, matrix));
+        let ks = range_slices(&p.volume, &p.truth_finding())?;
+        let mut fp = [0u64; 8];
+        let mut fn_ = [0u64; 8];
+        let mut worst = (f64::MAX, 0usize, None);
+        let mut sum = 0.0;
+        for &k in &ks {
+            let pred = segment_slice(p.volume.slice(k), p.volume.pixel_spacing, &windows);
+            let truth = p.labels_of(k);
+            let (mut inter, mut total) = (0u64, 0u64);
+            for (&a, &b) in pred.iter().zip(truth.iter()) {
+                let (ma, mb) = (labels::is_muscle(a), labels::is_muscle(b));
+                inter += u64::from(ma && mb);
+                total += u64::from(ma) + u64::from(mb);
+                if ma && !mb {
+                    fp[usize::from(b.min(7))] += 1;
+                }
+                if mb && !ma {
+                    fn_[usize::from(a.min(7))] += 1;
+                }
+            }
+            let d = 2.0 * inter as f64 / total.max(1) as f64;
+            sum += d;
+            if d < worst.0 {
+                worst = (d, k, Some(pred));
+            }
+        }
+        let mean = sum / ks.len() as f64;
+        let fmt = |c: &[u64; 8]| {
+            NAMES
+                .iter()
+                .zip(c)
+                .filter(|(_, n)| **n > 0)
+                .map(|(l, n)| format!("{l}:{}", n / ks.len() as u64))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "seed {seed:2} muscle mean {mean:.3} worst {:.3} (slice {}) | false muscle on truth [{}] | missed muscle labelled [{}]",
+            worst.0,
+            worst.1,
+            fmt(&fp),
+            fmt(&fn_)
+        );
+        if let (k, Some(pred)) = (worst.1, worst.2) {
+            let hu = p.volume.slice(k);
+            let truth = p.labels_of(k);
+            // Mean HU of the true psoas, the true other muscle and the false muscle.
+            let mean_hu = |f: &dyn Fn(u8, u8) -> bool| {
+                let v: Vec<f64> = pred
+                    .iter()
+                    .zip(truth.iter())
+                    .zip(hu.iter())
+                    .filter(|((a, b), _)| f(**a, **b))
+                    .map(|(_, h)| f64::from(*h))
+                    .collect();
+                v.iter().sum::<f64>() / v.len().max(1) as f64
+            };
+            let count = |f: &dyn Fn(u8, u8) -> bool| {
+                pred.iter()
+                    .zip(truth.iter())
+                    .filter(|(a, b)| f(**a, **b))
+                    .count()
+            };
+            println!(
+                "         HU: psoas {:.0}, other muscle {:.0}, false muscle {:.0}; false psoas {} px at {:.0} HU, false wall {} px at {:.0} HU, false paraspinal {} px at {:.0} HU",
+                mean_hu(&|_, b| labels::is_psoas(b)),
+                mean_hu(&|_, b| labels::is_muscle(b) && !labels::is_psoas(b)),
+                mean_hu(&|a, b| labels::is_muscle(a) && !labels::is_muscle(b)),
+                count(&|a, b| labels::is_psoas(a) && !labels::is_muscle(b)),
+                mean_hu(&|a, b| labels::is_psoas(a) && !labels::is_muscle(b)),
+                count(&|a, b| a == labels::ABDOMINAL_WALL && !labels::is_muscle(b)),
+                mean_hu(&|a, b| a == labels::ABDOMINAL_WALL && !labels::is_muscle(b)),
+                count(&|a, b| a == labels::PARASPINAL && !labels::is_muscle(b)),
+                mean_hu(&|a, b| a == labels::PARASPINAL && !labels::is_muscle(b)),
+            );
+            let (h, w) = hu.dim();
+            let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+                let (y, x) = (y as usize, x as usize);
+                let g = ((f32::from(hu[[y, x]]) + 200.0) / 500.0 * 255.0).clamp(0.0, 255.0) as u8;
+                let (a, b) = (
+                    labels::is_muscle(pred[[y, x]]),
+                    labels::is_muscle(truth[[y, x]]),
+                );
+                if std::env::var_os("RAW").is_some() {
+                    // A narrow soft-tissue window (0–80 HU) to tell organs from muscle.
+                    let g = (f32::from(hu[[y, x]]) / 80.0 * 255.0).clamp(0.0, 255.0) as u8;
+                    return image::Rgb([g, g, g]);
+                }
+                match (a, b) {
+                    (true, true) => image::Rgb([g / 3, g.max(120), g / 3]),
+                    (true, false) => image::Rgb([255, 40, 40]),
+                    (false, true) => image::Rgb([40, 80, 255]),
+                    _ => image::Rgb([g, g, g]),
+                }
+            });
+            // The body's bounding box, doubled, so the errors are visible.
+            let inside: Vec<(usize, usize)> = hu
+                .indexed_iter()
+                .filter(|(_, v)| **v > -500)
+                .map(|(p, _)| p)
+                .collect();
+            let (y0, y1) = (
+                inside.iter().map(|p| p.0).min().unwrap_or(0),
+                inside.iter().map(|p| p.0).max().unwrap_or(h - 1),
+            );
+            let (x0, x1) = (
+                inside.iter().map(|p| p.1).min().unwrap_or(0),
+                inside.iter().map(|p| p.1).max().unwrap_or(w - 1),
+            );
+            let crop = image::imageops::crop_imm(
+                &img,
+                x0 as u32,
+                y0 as u32,
+                (x1 - x0 + 1) as u32,
+                (y1 - y0 + 1) as u32,
+            )
+            .to_image();
+            let big = image::imageops::resize(
+                &crop,
+                crop.width() * 2,
+                crop.height() * 2,
+                image::imageops::FilterType::Nearest,
+            );
+            big.save(out.join(format!("seed{seed:02}-slice{k}.png")))?;
+        }
+    }
+    Ok(())
+}
