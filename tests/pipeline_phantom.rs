@@ -3,12 +3,12 @@
 //! - L3: found, with the mid slice within one slice of the truth, on every phantom;
 //! - tissues: mean Dice over the truth L3 range ≥ 0.95 for SAT and VAT on every phantom.
 //!   Skeletal muscle is held to [`MUSCLE_FLOOR`], just under what the classical segmenter
-//!   reaches today (mean 0.959, worst 0.927): the 0.95 bar for muscle is met on
-//!   average and on 16 of the 20 phantoms, NOT on every one yet (bowel abutting the wall
-//!   and the linea alba swept into the wall band, psoas growth into an abutting organ of
-//!   the same HU, and missed quadratus lumborum are the main errors; `cargo run -p
-//!   idoctor-daemon --example tissue_errors` maps them). Psoas and IMAT are printed, not
-//!   asserted.
+//!   reaches today (mean 0.966, worst 0.933): the 0.95 bar for muscle is met on
+//!   average and on 17 of the 20 phantoms, NOT on every one yet. The main errors left:
+//!   missed quadratus lumborum lying apart from the paraspinal mass, psoas growth into an
+//!   abutting organ of the same HU, the spinal canal at a disc level, bowel wall against
+//!   the abdominal wall and the linea alba (`cargo run -p idoctor-daemon --example
+//!   tissue_errors` maps them). Psoas and IMAT are printed, not asserted.
 //!
 //! Tissue Dice is measured on the truth L3 range so it does not depend on L3. The
 //! figures print with `--nocapture`.
@@ -22,7 +22,7 @@ use rayon::prelude::*;
 const SEEDS: u64 = 20;
 /// Per-phantom floor for skeletal muscle Dice (see the module note); raise it as the
 /// segmenter improves, up to the 0.95.
-const MUSCLE_FLOOR: f64 = 0.92;
+const MUSCLE_FLOOR: f64 = 0.93;
 /// Per-phantom floor for SAT and VAT Dice: the bar.
 const FAT_FLOOR: f64 = 0.95;
 /// Slice counts cycled over the seeds: spacing 3.125, 2.5, 1.875, 1.5, 1.25 mm.

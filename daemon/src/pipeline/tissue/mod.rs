@@ -9,7 +9,9 @@
 //!    ([`body`]);
 //! 2. the fascia under the subcutaneous fat and the inner surface of the abdominal wall, two
 //!    closed contours found by dynamic programming on rays from the body centre ([`wall`],
-//!    [`rays`]); fat outside the fascia is SAT, the band between the contours is wall muscle;
+//!    [`rays`]); fat outside the fascia is SAT, the band between the contours is wall muscle,
+//!    less the thick fat pockets and the bowel (fluid, stool) it swept in where a loop abuts
+//!    the wall;
 //! 3. the vertebra and spinal canal ([`spine`]), which anchor the paraspinal mass (the wall
 //!    there reaches forward to the transverse processes) and are never muscle;
 //! 4. the psoas, grown from beside the vertebral body on each side ([`psoas`]);
@@ -67,6 +69,15 @@ const AIR_HU: i16 = -400;
 /// Fat deeper than this (mm from its nearest non-fat pixel) inside the wall band is a pocket,
 /// not an intermuscular plane.
 const THICK_FAT_MM: f32 = 3.0;
+/// Bowel swept into the wall band where a loop abuts it: over a `BOWEL_BOX_MM` box the raw
+/// HU averages this many HU below the scan's muscle, and fewer than `BOWEL_FAT_FRACTION` of
+/// its pixels are fat. A thin muscle layer between fat planes averages as low, but its box
+/// holds the planes' fat; fluid and stool hold none. Blobs of such pixels wider than
+/// `BOWEL_MM` in radius that open onto the cavity go back to it.
+const BOWEL_MARGIN_HU: f32 = 15.0;
+const BOWEL_BOX_MM: f64 = 5.0;
+const BOWEL_FAT_FRACTION: f32 = 0.08;
+const BOWEL_MM: f64 = 2.0;
 /// The paraspinal sector exists when the thickest posterior wall is at least this thick
 /// (mm) and `PARASPINAL_THICK_FACTOR` times the lateral wall; it spans the rays thicker than
 /// the lateral wall by `PARASPINAL_EDGE` of the difference.
@@ -236,6 +247,14 @@ fn segment_crop(
             *r = ((*r) || (g && sm >= mwin.0 && sm <= mwin.1 && o)) && !b
         });
     let cavity = release_fat_pockets(&mut ring, cavity, &smooth, &outer_sat, mwin.0, spacing);
+    let cavity = release_bowel(
+        &mut ring,
+        cavity,
+        &hu_f,
+        &outer_sat,
+        (mwin.0, muscle_hu - BOWEL_MARGIN_HU),
+        spacing,
+    );
 
     for ((y, x), l) in out.indexed_iter_mut() {
         let p = (y, x);
@@ -445,6 +464,57 @@ fn release_fat_pockets(
     }
     for ((p, &l), r) in lab.indexed_iter().zip(ring.iter_mut()) {
         if l != 0 && thick[l as usize - 1] && opens[l as usize - 1] {
+            *r = false;
+            cavity[p] = true;
+        }
+    }
+    cavity
+}
+
+/// Hands back to the cavity the bowel the wall band swept in (see [`BOWEL_MARGIN_HU`]).
+/// `soft_min..below` is the HU range of the box means that read as bowel. Returns the
+/// enlarged cavity.
+fn release_bowel(
+    ring: &mut Mask,
+    mut cavity: Mask,
+    hu: &Array2<f32>,
+    outer_sat: &Mask,
+    (soft_min, below): (f32, f32),
+    spacing: Spacing,
+) -> Mask {
+    let (h, w) = ring.dim();
+    let size = ((BOWEL_BOX_MM / spacing[0].min(spacing[1])).round() as usize | 1).max(3);
+    let fat = hu.mapv(|v| f32::from(u8::from(v < soft_min)));
+    let fat_frac = morphology::box_mean(&fat, size);
+    let mean = morphology::box_mean(hu, size);
+    let low = Array2::from_shape_fn((h, w), |p| {
+        ring[p]
+            && outer_sat[p]
+            && fat_frac[p] < BOWEL_FAT_FRACTION
+            && mean[p] >= soft_min
+            && mean[p] < below
+    });
+    let depth = edt(&low, spacing, true);
+    let core = depth.mapv(|d| f64::from(d) > BOWEL_MM);
+    let opened = morphology::dilate_disc(&core, BOWEL_MM, spacing);
+    let blob = Array2::from_shape_fn((h, w), |p| opened[p] && low[p]);
+    let (lab, comps) = components(&blob, false);
+    let mut opens = vec![false; comps.len()];
+    for ((y, x), &l) in lab.indexed_iter() {
+        if l == 0 || opens[l as usize - 1] {
+            continue;
+        }
+        opens[l as usize - 1] = [
+            (y.wrapping_sub(1), x),
+            (y + 1, x),
+            (y, x.wrapping_sub(1)),
+            (y, x + 1),
+        ]
+        .iter()
+        .any(|&(yy, xx)| yy < h && xx < w && cavity[[yy, xx]]);
+    }
+    for ((p, &l), r) in lab.indexed_iter().zip(ring.iter_mut()) {
+        if l != 0 && opens[l as usize - 1] {
             *r = false;
             cavity[p] = true;
         }
