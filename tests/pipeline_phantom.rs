@@ -3,7 +3,7 @@
 //! - L3: found, with the mid slice within one slice of the truth, on every phantom;
 //! - tissues: mean Dice over the truth L3 range ≥ 0.95 for SAT and VAT on every phantom.
 //!   Skeletal muscle is held to [`MUSCLE_FLOOR`], just under what the classical segmenter
-//!   reaches today (mean 0.966, worst 0.933): the 0.95 bar for muscle is met on
+//!   reaches today (mean 0.964, worst 0.933): the 0.95 bar for muscle is met on
 //!   average and on 17 of the 20 phantoms, NOT on every one yet. The main errors left:
 //!   missed quadratus lumborum lying apart from the paraspinal mass, psoas growth into an
 //!   abutting organ of the same HU, the spinal canal at a disc level, bowel wall against
