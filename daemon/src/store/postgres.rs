@@ -104,15 +104,7 @@ impl PgStore {
             .filter_map(|(level, crossed)| crossed.then_some(level))
             .collect();
         for &level in &warnings {
-            // Ids and numbers only: the log never carries names.
-            tracing::warn!(
-                user_id = charge.user_id,
-                quota_type = charge.quota_type.as_str(),
-                level,
-                used,
-                limit,
-                "quota warning: {level}% of the limit reached"
-            );
+            super::quota::log_warning(charge, level, used, limit);
         }
         Ok(Some(super::Reservation::Granted {
             used,

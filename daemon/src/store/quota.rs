@@ -295,6 +295,19 @@ pub trait QuotaStore {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
+/// Logs a warning level first crossed by `charge`: ids and numbers only, the log never
+/// carries names.
+pub(crate) fn log_warning(charge: &Charge, level: i64, used: i64, limit: i64) {
+    tracing::warn!(
+        user_id = charge.user_id,
+        quota_type = charge.quota_type.as_str(),
+        level,
+        used,
+        limit,
+        "quota warning: {level}% of the limit reached"
+    );
+}
+
 /// Implements [`QuotaStore`] and the in-transaction quota helpers for a store type.
 /// `$fast`, when given, names an inherent method that tries a reservation in one
 /// statement (`Ok(None)`: not granted there, so the transactional path answers).
@@ -565,15 +578,7 @@ macro_rules! impl_quota_store {
                     .fetch_optional(&mut *conn)
                     .await?;
                     if new.is_some() {
-                        // Ids and numbers only: the log never carries names.
-                        tracing::warn!(
-                            user_id = charge.user_id,
-                            quota_type = charge.quota_type.as_str(),
-                            level,
-                            used,
-                            limit,
-                            "quota warning: {level}% of the limit reached"
-                        );
+                        $crate::store::quota::log_warning(charge, level, used, limit);
                         warnings.push(level);
                     }
                 }

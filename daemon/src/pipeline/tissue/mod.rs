@@ -444,31 +444,49 @@ fn release_fat_pockets(
     });
     let depth = edt(&fat, spacing, true);
     let (lab, comps) = components(&fat, false);
+    let mut take = touching(&lab, comps.len(), &cavity);
     let mut thick = vec![false; comps.len()];
-    let mut opens = vec![false; comps.len()];
+    for (&l, &d) in lab.iter().zip(depth.iter()) {
+        if l != 0 {
+            thick[l as usize - 1] |= d > THICK_FAT_MM;
+        }
+    }
+    for (t, &k) in take.iter_mut().zip(&thick) {
+        *t &= k;
+    }
+    hand_back(ring, &mut cavity, &lab, &take);
+    cavity
+}
+
+/// For each of the `n` components labelled in `lab` (1-based), whether it touches `mask`
+/// (4-neighbours).
+fn touching(lab: &Array2<u32>, n: usize, mask: &Mask) -> Vec<bool> {
+    let (h, w) = lab.dim();
+    let mut out = vec![false; n];
     for ((y, x), &l) in lab.indexed_iter() {
-        if l == 0 {
+        if l == 0 || out[l as usize - 1] {
             continue;
         }
-        let k = l as usize - 1;
-        thick[k] |= depth[[y, x]] > THICK_FAT_MM;
-        let touches = [
+        out[l as usize - 1] = [
             (y.wrapping_sub(1), x),
             (y + 1, x),
             (y, x.wrapping_sub(1)),
             (y, x + 1),
         ]
         .iter()
-        .any(|&(yy, xx)| yy < h && xx < w && cavity[[yy, xx]]);
-        opens[k] |= touches;
+        .any(|&(yy, xx)| yy < h && xx < w && mask[[yy, xx]]);
     }
+    out
+}
+
+/// Moves the components of `lab` marked in `take` from the wall band to the cavity.
+fn hand_back(ring: &mut Mask, cavity: &mut Mask, lab: &Array2<u32>, take: &[bool]) {
     for ((p, &l), r) in lab.indexed_iter().zip(ring.iter_mut()) {
-        if l != 0 && thick[l as usize - 1] && opens[l as usize - 1] {
+        if l != 0 && take[l as usize - 1] {
             *r = false;
             cavity[p] = true;
         }
     }
-    cavity
 }
 
 /// Hands back to the cavity the bowel the wall band swept in (see [`BOWEL_MARGIN_HU`]).
@@ -499,26 +517,8 @@ fn release_bowel(
     let opened = morphology::dilate_disc(&core, BOWEL_MM, spacing);
     let blob = Array2::from_shape_fn((h, w), |p| opened[p] && low[p]);
     let (lab, comps) = components(&blob, false);
-    let mut opens = vec![false; comps.len()];
-    for ((y, x), &l) in lab.indexed_iter() {
-        if l == 0 || opens[l as usize - 1] {
-            continue;
-        }
-        opens[l as usize - 1] = [
-            (y.wrapping_sub(1), x),
-            (y + 1, x),
-            (y, x.wrapping_sub(1)),
-            (y, x + 1),
-        ]
-        .iter()
-        .any(|&(yy, xx)| yy < h && xx < w && cavity[[yy, xx]]);
-    }
-    for ((p, &l), r) in lab.indexed_iter().zip(ring.iter_mut()) {
-        if l != 0 && opens[l as usize - 1] {
-            *r = false;
-            cavity[p] = true;
-        }
-    }
+    let take = touching(&lab, comps.len(), &cavity);
+    hand_back(ring, &mut cavity, &lab, &take);
     cavity
 }
 
