@@ -346,3 +346,79 @@ async fn the_polling_watcher_ingests_a_series_without_inotify() {
     assert_eq!(series[0].state, SeriesState::Queued);
     assert_eq!(remaining_files(&drop), 0, "every file moved to the archive");
 }
+
+/// Instances the CT loader cannot use (no pixel data, another modality, a scout) are
+/// quarantined one by one with their reason, kept on disk, and open no series.
+#[tokio::test]
+async fn unusable_instances_are_quarantined_with_their_reason() {
+    use crate::common::fixtures::edited;
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let daemon = Daemon::start(&db, FAST_INGEST).await;
+        let admin_pw = daemon.add_user("root", "admin", "enterprise");
+        let pw = daemon.add_user("quinn", "operator", "pro");
+        let quinn = daemon.login("quinn", &pw).await;
+        let root = daemon.login("root", &admin_pw).await;
+        let source = &tissue_files()[0];
+        let staging = daemon.root.path().join("odd");
+        std::fs::create_dir_all(&staging).unwrap();
+        edited(source, &staging.join("no-pixels.dcm"), "2.25.9001", |o| {
+            assert!(o.remove_element(tags::PIXEL_DATA));
+        });
+        edited(source, &staging.join("mr.dcm"), "2.25.9002", |o| {
+            o.put(DataElement::new(
+                tags::MODALITY,
+                VR::CS,
+                PrimitiveValue::from("MR"),
+            ));
+        });
+        edited(source, &staging.join("scout.dcm"), "2.25.9003", |o| {
+            o.put(DataElement::new(
+                tags::IMAGE_TYPE,
+                VR::CS,
+                PrimitiveValue::from("ORIGINAL\\PRIMARY\\LOCALIZER"),
+            ));
+        });
+        std::fs::create_dir_all(daemon.watch_root.join("quinn")).unwrap();
+        std::fs::rename(&staging, daemon.watch_root.join("quinn/odd")).unwrap();
+
+        let q = wait_for(
+            Duration::from_secs(60),
+            "three quarantined files",
+            || async {
+                let q = root.quarantine(Some("quinn".into()), 100).await.unwrap();
+                (q.len() == 3).then_some(q)
+            },
+        )
+        .await;
+        let reason_of = |name: &str| {
+            q.iter()
+                .find(|e| e.reason.contains(name))
+                .unwrap_or_else(|| panic!("no quarantine entry for {name}: {q:?}"))
+                .clone()
+        };
+        assert!(
+            reason_of("no-pixels.dcm").reason.contains("no pixel data"),
+            "{q:?}"
+        );
+        assert!(
+            reason_of("mr.dcm")
+                .reason
+                .contains("not a CT image (modality MR)"),
+            "{q:?}"
+        );
+        assert!(reason_of("scout.dcm").reason.contains("localizer"), "{q:?}");
+        for e in &q {
+            assert!(
+                daemon.data_dir.join(&e.path).exists(),
+                "quarantined file kept: {e:?}"
+            );
+        }
+        assert!(series_of(&quinn).await.is_empty(), "no series opened");
+        assert!(quinn.list_jobs(None).await.unwrap().is_empty());
+        db.assert_reconciled().await;
+        eprintln!("unusable instances passed on {backend}");
+    }
+}

@@ -35,3 +35,21 @@ pub fn reoriented(
         })
         .collect()
 }
+
+/// A copy of `source` at `path` changed by `edit`, with a fresh SOP Instance UID (`uid`) so
+/// it is a new instance, not a conflicting copy of the original.
+pub fn edited(
+    source: &Path,
+    path: &Path,
+    uid: &str,
+    edit: impl FnOnce(&mut dicom_object::DefaultDicomObject),
+) {
+    let mut obj = open_file(source).unwrap();
+    obj.put(DataElement::new(
+        tags::SOP_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from(uid),
+    ));
+    edit(&mut obj);
+    obj.write_to_file(path).unwrap();
+}
