@@ -712,3 +712,75 @@ async fn a_late_instance_reopens_the_series_and_makes_a_new_version() {
     assert!(lou.results(id, Some(1)).await.is_ok(), "version 1 is kept");
     db.assert_reconciled().await;
 }
+
+/// A job held on a monthly quota resumes by itself when the period rolls over: the next
+/// retry after the boundary finds the balance reset (a `reset` row in the ledger) and is
+/// charged in the new period. Nothing is lost and nobody has to act.
+#[tokio::test]
+async fn a_held_job_resumes_when_the_period_rolls_over() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let daemon = Daemon::start(&db, FAST_INGEST).await;
+        let root_pw = daemon.add_user("root", "admin", "enterprise");
+        let pw = daemon.add_user("rita", "operator", "free");
+        let root = daemon.login("root", &root_pw).await;
+        let rita = daemon.login("rita", &pw).await;
+        root.quota_adjust("rita".into(), QuotaType::ApiCallsFullProcess, Some(1))
+            .await
+            .unwrap();
+        for seed in [21, 22] {
+            drop_phantom(&daemon, "rita", seed, 80, 128);
+        }
+        wait_jobs(&rita, "1 done and 1 held", |j| {
+            j.len() == 2
+                && j.iter().any(|x| x.state == JobState::Done)
+                && j.iter().any(|x| x.state == JobState::Held)
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            rita.list_jobs(Some(JobState::Held)).await.unwrap().len(),
+            1,
+            "still held within the period"
+        );
+
+        // The month ends: move the period's end into the past.
+        let moved = db
+            .execute(
+                "UPDATE user_quotas SET period_end_ms = period_start_ms + 1 \
+                 WHERE period_end_ms IS NOT NULL \
+                 AND user_id = (SELECT id FROM users WHERE username = 'rita')",
+            )
+            .await;
+        assert!(moved > 0);
+        wait_jobs(&rita, "the held job done in the new period", |j| {
+            j.len() == 2 && j.iter().all(|x| x.state == JobState::Done)
+        })
+        .await;
+        assert_eq!(
+            consumes(&root, "rita", QuotaType::ApiCallsFullProcess).await,
+            2
+        );
+        let resets = root
+            .usage(UsageFilter {
+                username: Some("rita".into()),
+                quota_type: Some(QuotaType::ApiCallsFullProcess),
+                kind: Some(UsageKind::Reset),
+                limit: Some(100),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .entries;
+        assert_eq!(resets.len(), 1, "one rollover: {resets:?}");
+        assert_eq!(resets[0].amount, -1, "the old period's charge cleared");
+        let q = rita.my_quota().await.unwrap();
+        let full = q
+            .iter()
+            .find(|s| s.quota_type == QuotaType::ApiCallsFullProcess)
+            .unwrap();
+        assert_eq!(full.used, 1, "one charge in the new period: {full:?}");
+        db.assert_reconciled().await;
+        eprintln!("period rollover resume passed on {backend}");
+    }
+}

@@ -140,6 +140,29 @@ fn database_urls_are_rewritten() {
 }
 
 impl TestDb {
+    /// Runs one statement on the database directly, behind the daemon's back (to move a
+    /// clock boundary into the past, say). Returns the rows affected.
+    pub async fn execute(&self, sql: &'static str) -> u64 {
+        match self.backend {
+            "sqlite" => {
+                let pool = sqlx::SqlitePool::connect(&self.url)
+                    .await
+                    .expect("open SQLite");
+                let done = sqlx::query(sql).execute(&pool).await.expect(sql);
+                pool.close().await;
+                done.rows_affected()
+            }
+            _ => {
+                let pool = sqlx::PgPool::connect(&self.url)
+                    .await
+                    .expect("open Postgres");
+                let done = sqlx::query(sql).execute(&pool).await.expect(sql);
+                pool.close().await;
+                done.rows_affected()
+            }
+        }
+    }
+
     /// Asserts that every balance equals the sum of its ledger rows (no drift).
     pub async fn assert_reconciled(&self) {
         use idoctor_daemon::store::{PgStore, QuotaStore, SqliteStore};
