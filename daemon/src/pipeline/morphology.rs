@@ -307,49 +307,10 @@ pub(crate) fn edt(mask: &Mask, spacing: Spacing, border_false: bool) -> Array2<f
         d[y * w + x] = if m { big } else { 0.0 };
     }
     let (sy2, sx2) = (spacing[0] * spacing[0], spacing[1] * spacing[1]);
-    // Columns (along y).
-    let n = h.max(w) + 2;
-    let mut f = vec![0f64; n];
-    let mut out = vec![0f64; n];
-    let mut v = vec![0usize; n];
-    let mut z = vec![0f64; n + 1];
-    for x in 0..w {
-        let len = if border_false { h + 2 } else { h };
-        for i in 0..len {
-            f[i] = if border_false {
-                if i == 0 || i == h + 1 {
-                    0.0
-                } else {
-                    d[(i - 1) * w + x]
-                }
-            } else {
-                d[i * w + x]
-            };
-        }
-        dt1d(&f[..len], sy2, &mut out[..len], &mut v, &mut z);
-        for y in 0..h {
-            d[y * w + x] = if border_false { out[y + 1] } else { out[y] };
-        }
-    }
-    // Rows (along x).
-    for y in 0..h {
-        let len = if border_false { w + 2 } else { w };
-        for i in 0..len {
-            f[i] = if border_false {
-                if i == 0 || i == w + 1 {
-                    0.0
-                } else {
-                    d[y * w + i - 1]
-                }
-            } else {
-                d[y * w + i]
-            };
-        }
-        dt1d(&f[..len], sx2, &mut out[..len], &mut v, &mut z);
-        for x in 0..w {
-            d[y * w + x] = if border_false { out[x + 1] } else { out[x] };
-        }
-    }
+    // Columns (along y), then rows (along x).
+    let mut scratch = Scratch::new(h.max(w) + 2);
+    scratch.pass(&mut d, w, h, |x, y| y * w + x, sy2, border_false);
+    scratch.pass(&mut d, h, w, |y, x| y * w + x, sx2, border_false);
     let vals: Vec<f32> = d
         .iter()
         .map(|&s| {
@@ -361,6 +322,58 @@ pub(crate) fn edt(mask: &Mask, spacing: Spacing, border_false: bool) -> Array2<f
         })
         .collect();
     Array2::from_shape_vec((h, w), vals).unwrap_or_else(|_| Array2::zeros((h, w)))
+}
+
+/// Work buffers of the distance transform, long enough for the longest line plus the two
+/// border samples.
+struct Scratch {
+    f: Vec<f64>,
+    out: Vec<f64>,
+    v: Vec<usize>,
+    z: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(n: usize) -> Self {
+        Self {
+            f: vec![0.0; n],
+            out: vec![0.0; n],
+            v: vec![0; n],
+            z: vec![0.0; n + 1],
+        }
+    }
+
+    /// Transforms `lines` lines of `len` samples of `d` in place, sample `i` of line `l`
+    /// being `d[at(l, i)]`, with squared spacing `s2`. With `border_false` each line gets
+    /// a zero (a `false` pixel) before and after it.
+    fn pass(
+        &mut self,
+        d: &mut [f64],
+        lines: usize,
+        len: usize,
+        at: impl Fn(usize, usize) -> usize,
+        s2: f64,
+        border_false: bool,
+    ) {
+        let pad = usize::from(border_false);
+        let n = len + 2 * pad;
+        for l in 0..lines {
+            self.f[..n].fill(0.0);
+            for i in 0..len {
+                self.f[i + pad] = d[at(l, i)];
+            }
+            dt1d(
+                &self.f[..n],
+                s2,
+                &mut self.out[..n],
+                &mut self.v,
+                &mut self.z,
+            );
+            for i in 0..len {
+                d[at(l, i)] = self.out[i + pad];
+            }
+        }
+    }
 }
 
 /// One-dimensional squared distance transform of sampled function `f` with squared sample

@@ -120,17 +120,13 @@ pub(crate) fn find_quadratus(
             spacing,
             &QL_STAR,
             |v, (y, x)| {
-                if side * (x as f64 - vx) < 0.0 {
-                    GAIN_FORBIDDEN
-                } else if spine.region[[y, x]] || v > window.1 {
-                    GAIN_BONE
-                } else if v < window.0 {
-                    GAIN_FAT
-                } else if (v - muscle_hu).abs() >= LIKE_HU {
-                    GAIN_ORGAN
-                } else {
-                    1.0
-                }
+                gain_of(
+                    v,
+                    side * (x as f64 - vx) < 0.0,
+                    spine.region[[y, x]],
+                    (muscle_hu, LIKE_HU),
+                    window,
+                )
             },
         );
         Some(Array2::from_shape_fn((h, w), |p| {
@@ -205,17 +201,13 @@ pub(crate) fn find_psoas(
         }
         let gain_about = |like_hu: f32, tolerance: f32| {
             move |v: f32, (y, x): (usize, usize)| {
-                if side * (x as f64 - vx) < 0.0 || (y as f64) < vy - FRONT_LIMIT * r {
-                    GAIN_FORBIDDEN
-                } else if spine.region[[y, x]] || blocked[[y, x]] || v > window.1 {
-                    GAIN_BONE
-                } else if v < window.0 {
-                    GAIN_FAT
-                } else if (v - like_hu).abs() >= tolerance {
-                    GAIN_ORGAN
-                } else {
-                    1.0
-                }
+                gain_of(
+                    v,
+                    side * (x as f64 - vx) < 0.0 || (y as f64) < vy - FRONT_LIMIT * r,
+                    spine.region[[y, x]] || blocked[[y, x]],
+                    (like_hu, tolerance),
+                    window,
+                )
             }
         };
         let gain = gain_about(muscle_hu, LIKE_HU);
@@ -247,6 +239,23 @@ pub(crate) fn find_psoas(
     };
     // x runs from the patient's right to left, so the patient's left psoas is at larger x.
     (grow(1.0), grow(-1.0))
+}
+
+/// The star-region gain of one sample of HU `v`: a `forbidden` place, `bone` (or anything
+/// brighter than the muscle window), fat (below it), organ (`like.1` HU or more from
+/// `like.0`), else muscle.
+fn gain_of(v: f32, forbidden: bool, bone: bool, like: (f32, f32), window: (f32, f32)) -> f64 {
+    if forbidden {
+        GAIN_FORBIDDEN
+    } else if bone || v > window.1 {
+        GAIN_BONE
+    } else if v < window.0 {
+        GAIN_FAT
+    } else if (v - like.0).abs() >= like.1 {
+        GAIN_ORGAN
+    } else {
+        1.0
+    }
 }
 
 /// Median smoothed HU of the psoas-like pixels of a first psoas region.
