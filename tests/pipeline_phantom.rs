@@ -1,14 +1,14 @@
 //! The pipeline against phantom truth: 20 seeded synthetic CTs (anatomy, habitus, slice
 //! spacing from 1.25 to 3.1 mm all varying), scored on the bars:
 //! - L3: found, with the mid slice within one slice of the truth, on every phantom;
-//! - tissues: mean Dice over the truth L3 range ≥ 0.95 for SAT and VAT on every phantom.
-//!   Skeletal muscle is held to [`MUSCLE_FLOOR`], just under what the classical segmenter
-//!   reaches today (mean 0.964, worst 0.933): the 0.95 bar for muscle is met on
-//!   average and on 17 of the 20 phantoms, NOT on every one yet. The main errors left:
-//!   missed quadratus lumborum lying apart from the paraspinal mass, psoas growth into an
-//!   abutting organ of the same HU, the spinal canal at a disc level, bowel wall against
-//!   the abdominal wall and the linea alba (`cargo run -p idoctor-daemon --example
-//!   tissue_errors` maps them). Psoas and IMAT are printed, not asserted.
+//! - tissues: mean Dice over the truth L3 range ≥ 0.95 for skeletal muscle, SAT and VAT
+//!   on every phantom. Reached: muscle mean 0.975, worst 0.954 (seed 10); SAT ≥ 0.994;
+//!   VAT ≥ 0.987. The muscle errors left are bowel wall and stool where a loop lies
+//!   against the abdominal wall, the linea alba, a psoas grown into an abutting kidney of
+//!   its own HU and the spinal canal where the bony ring is open (`cargo run --release -p
+//!   idoctor-daemon --example tissue_errors` maps them by anatomical structure). Psoas
+//!   (mean 0.916) and IMAT (mean 0.846) are printed, not asserted: see `pipeline_tissue`
+//!   for their per-tissue floors.
 //!
 //! Tissue Dice is measured on the truth L3 range so it does not depend on L3. The
 //! figures print with `--nocapture`.
@@ -20,9 +20,8 @@ use idoctor_protocol::L3Status;
 use rayon::prelude::*;
 
 const SEEDS: u64 = 20;
-/// Per-phantom floor for skeletal muscle Dice (see the module note); raise it as the
-/// segmenter improves, up to the 0.95.
-const MUSCLE_FLOOR: f64 = 0.93;
+/// Per-phantom floor for skeletal muscle Dice: the bar.
+const MUSCLE_FLOOR: f64 = 0.95;
 /// Per-phantom floor for SAT and VAT Dice: the bar.
 const FAT_FLOOR: f64 = 0.95;
 /// Slice counts cycled over the seeds: spacing 3.125, 2.5, 1.875, 1.5, 1.25 mm.

@@ -113,10 +113,10 @@ fn real_ct_dice_against_reference_masks() {
         f.mean, f.min, f.max
     );
     // The issue's bars are 0.90, 0.85 and 0.80; these floors sit just under what the
-    // segmenter reaches (0.914, 0.864, 0.822 when set).
+    // segmenter reaches (0.914, 0.872, 0.823 when set).
     assert!(s.mean >= 0.91, "SAT Dice {:.3}", s.mean);
-    assert!(m.mean >= 0.86, "muscle Dice {:.3}", m.mean);
-    assert!(f.mean >= 0.81, "fat inside the wall Dice {:.3}", f.mean);
+    assert!(m.mean >= 0.87, "muscle Dice {:.3}", m.mean);
+    assert!(f.mean >= 0.82, "fat inside the wall Dice {:.3}", f.mean);
 }
 
 /// Writes an overlay PNG (grey HU, one colour per label) when `IDOCTOR_TISSUE_OVERLAYS`
@@ -233,14 +233,24 @@ fn pooled(pred: &[Array2<u8>], truth: &[Array2<u8>], lab: u8) -> (usize, usize) 
 
 /// Phantom Dice floors per tissue (psoas L, psoas R, paraspinal, wall, SAT, VAT, IMAT):
 /// mean over the 20 seeds, and worst seed.
-/// Reached when set: means 0.863, 0.837, 0.873, 0.940, 0.997, 0.990, 0.832; worst 0.769,
-/// 0.773, 0.825, 0.887, 0.994, 0.985, 0.776.
-const PHANTOM_MEAN_FLOOR: [f64; 7] = [0.85, 0.82, 0.86, 0.93, 0.99, 0.98, 0.82];
-const PHANTOM_WORST_FLOOR: [f64; 7] = [0.75, 0.75, 0.80, 0.87, 0.99, 0.98, 0.76];
+/// Reached when set: means 0.933, 0.903, 0.926, 0.948, 0.997, 0.991, 0.842; worst 0.861,
+/// 0.780, 0.859, 0.894, 0.994, 0.987, 0.787.
+const PHANTOM_MEAN_FLOOR: [f64; 7] = [0.92, 0.89, 0.92, 0.94, 0.99, 0.98, 0.83];
+const PHANTOM_WORST_FLOOR: [f64; 7] = [0.85, 0.77, 0.85, 0.88, 0.99, 0.98, 0.78];
+
+/// Anatomy under the phantom's labels, pooled over the 20 seeds' L3 slices: the share of
+/// the spinal canal's and kidneys' pixels labelled muscle (both read as muscle by HU), and
+/// the share of the paraspinal mass (erector spinae and quadratus lumborum) found as
+/// muscle. Ceilings and floor just past what the segmenter reaches (0.075, 0.099, 0.973
+/// when set: a psoas grown into an abutting kidney of its own HU is the largest share of
+/// the kidney figure).
+const CANAL_AS_MUSCLE_CEILING: f64 = 0.085;
+const KIDNEY_AS_MUSCLE_CEILING: f64 = 0.11;
+const PARASPINAL_FOUND_FLOOR: f64 = 0.965;
 
 #[test]
 fn phantom_dice_per_tissue() {
-    use idoctor_daemon::phantom::{PhantomOptions, generate};
+    use idoctor_daemon::phantom::{PhantomOptions, generate_with_structures, structure_name};
     let names = [
         "",
         "psoas L",
@@ -254,9 +264,11 @@ fn phantom_dice_per_tissue() {
     let windows = HuWindows::default();
     let mut worst = [1.0f64; 8];
     let mut sum = [0.0f64; 8];
+    // (pixels labelled muscle, pixels) per anatomical structure, over every seed.
+    let mut by_structure = std::collections::HashMap::<&str, (usize, usize)>::new();
     for seed in 1..=20u64 {
         let t0 = std::time::Instant::now();
-        let ph = generate(&PhantomOptions::new(seed, 125, 512));
+        let (ph, structures) = generate_with_structures(&PhantomOptions::new(seed, 125, 512));
         let gen_s = t0.elapsed().as_secs_f64();
         let Some([a, b]) = ph.truth.l3.slice_range else {
             panic!("seed {seed}: L3 outside the field")
@@ -274,6 +286,16 @@ fn phantom_dice_per_tissue() {
                     &hu,
                     &ph.labels_of(k).to_owned(),
                 );
+            }
+            let ids = structures.index_axis(ndarray::Axis(0), k);
+            for ((&l, &t), &id) in labels.iter().zip(ph.labels_of(k).iter()).zip(ids.iter()) {
+                let name = structure_name(id);
+                // Paraspinal pixels count where the truth calls them muscle (not their fat).
+                if name != "para" || is_muscle(t) {
+                    let e = by_structure.entry(name).or_default();
+                    e.0 += usize::from(is_muscle(l));
+                    e.1 += 1;
+                }
             }
             pred.push(labels);
             truth.push(ph.labels_of(k).to_owned());
@@ -304,6 +326,33 @@ fn phantom_dice_per_tissue() {
             }
         }
     }
+    let share = |names: &[&str]| {
+        let (m, n) = names.iter().fold((0, 0), |(m, n), s| {
+            let e = by_structure.get(s).copied().unwrap_or_default();
+            (m + e.0, n + e.1)
+        });
+        m as f64 / n.max(1) as f64
+    };
+    let canal = share(&["canal"]);
+    let kidney = share(&["kidney_cortex", "kidney_medulla"]);
+    let para = share(&["para"]);
+    println!(
+        "labelled muscle: canal {canal:.3}, kidney {kidney:.3}, paraspinal mass {para:.3}, bowel {:.3}, linea alba {:.3}",
+        share(&["gut_wall", "gut_fluid", "stool"]),
+        share(&["linea_alba"])
+    );
+    assert!(
+        canal <= CANAL_AS_MUSCLE_CEILING,
+        "canal as muscle {canal:.3}"
+    );
+    assert!(
+        kidney <= KIDNEY_AS_MUSCLE_CEILING,
+        "kidney as muscle {kidney:.3}"
+    );
+    assert!(
+        para >= PARASPINAL_FOUND_FLOOR,
+        "paraspinal mass found {para:.3}"
+    );
     let mean: Vec<f64> = sum.iter().map(|s| s / 20.0).collect();
     for lab in 1..=7 {
         println!(
@@ -332,4 +381,16 @@ fn phantom_dice_per_tissue() {
             worst[l]
         );
     }
+    assert!(
+        canal <= CANAL_AS_MUSCLE_CEILING,
+        "canal as muscle {canal:.3}"
+    );
+    assert!(
+        kidney <= KIDNEY_AS_MUSCLE_CEILING,
+        "kidney as muscle {kidney:.3}"
+    );
+    assert!(
+        para >= PARASPINAL_FOUND_FLOOR,
+        "paraspinal mass found {para:.3}"
+    );
 }

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use idoctor_daemon::phantom::{PhantomOptions, generate};
+use idoctor_daemon::phantom::{PhantomOptions, generate_with_structures, structure_name};
 use idoctor_daemon::pipeline::labels::{self, HuWindows};
 use idoctor_daemon::pipeline::{range_slices, tissue::segment_slice};
 
@@ -36,30 +36,40 @@ fn main() -> anyhow::Result<()> {
             .ok()
             .and_then(|m| m.parse().ok())
             .unwrap_or(SLICES[seed as usize % SLICES.len()]);
-        let p = generate(&PhantomOptions::new(seed, slices, matrix));
+        let (p, ids) = generate_with_structures(&PhantomOptions::new(seed, slices, matrix));
         let ks = range_slices(&p.volume, &p.truth_finding())?;
         let mut fp = [0u64; 8];
         let mut fn_ = [0u64; 8];
+        // The same, by the anatomical structure under the wrong pixel.
+        let mut fp_s = [0u64; 256];
+        let mut fn_s = [0u64; 256];
         let mut worst = (f64::MAX, 0usize, None);
         let mut sum = 0.0;
         for &k in &ks {
             let pred = segment_slice(p.volume.slice(k), p.volume.pixel_spacing, &windows);
             let truth = p.labels_of(k);
             let (mut inter, mut total) = (0u64, 0u64);
-            for (&a, &b) in pred.iter().zip(truth.iter()) {
+            let ids_k = ids.index_axis(ndarray::Axis(0), k);
+            for ((&a, &b), &id) in pred.iter().zip(truth.iter()).zip(ids_k.iter()) {
                 let (ma, mb) = (labels::is_muscle(a), labels::is_muscle(b));
                 inter += u64::from(ma && mb);
                 total += u64::from(ma) + u64::from(mb);
                 if ma && !mb {
                     fp[usize::from(b.min(7))] += 1;
+                    fp_s[usize::from(id)] += 1;
                 }
                 if mb && !ma {
                     fn_[usize::from(a.min(7))] += 1;
+                    fn_s[usize::from(id)] += 1;
                 }
             }
             let d = 2.0 * inter as f64 / total.max(1) as f64;
             sum += d;
-            if d < worst.0 {
+            // `PICK=k` draws slice k instead of the worst one.
+            let pick = std::env::var("PICK")
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok());
+            if pick.map_or(d < worst.0, |p| p == k) {
                 worst = (d, k, Some(pred));
             }
         }
@@ -79,6 +89,25 @@ fn main() -> anyhow::Result<()> {
             worst.1,
             fmt(&fp),
             fmt(&fn_)
+        );
+        let top = |c: &[u64; 256]| {
+            let mut v: Vec<(usize, u64)> = c
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            v.sort_by_key(|e| std::cmp::Reverse(e.1));
+            v.iter()
+                .take(6)
+                .map(|(id, n)| format!("{}:{}", structure_name(*id as u8), n / ks.len() as u64))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "         by structure: false muscle [{}] | missed muscle [{}]",
+            top(&fp_s),
+            top(&fn_s)
         );
         if let (k, Some(pred)) = (worst.1, worst.2) {
             let hu = p.volume.slice(k);

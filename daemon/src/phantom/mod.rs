@@ -14,7 +14,8 @@
 //! beside the spine around T12–L3, stomach, pancreas, bowel loops with walls, aorta and
 //! IVC with their iliac branches, contrast-bright in the portal-venous seeds); psoas
 //! muscles appearing at T12/L1 and growing caudally beside the vertebral bodies;
-//! paraspinal muscles and quadratus lumborum behind and beside the spine; vertebral
+//! paraspinal muscles behind the spine, with the quadratus lumborum against their
+//! anterolateral face beyond the transverse processes (as on real CT at L3); vertebral
 //! bodies with cortical shell, endplates and cancellous interior, tilted with the
 //! lordosis, posterior elements and a spinal canal; discs (soft-tissue HU) 20–40 mm
 //! apart whose heights vary smoothly (L3/L4 tallest); ribs on T12 and above, descending
@@ -259,6 +260,22 @@ impl Phantom {
 /// Generates the phantom described by `opts`. Never panics: degenerate sizes are clamped
 /// (at least 1 slice, 16² pixels, positive spacings).
 pub fn generate(opts: &PhantomOptions) -> Phantom {
+    generate_inner(opts, false).0
+}
+
+/// [`generate`], plus the anatomical structure painted at every pixel `[z, y, x]` (the
+/// middle sub-plane of thick slices), named by [`structure_name`]: for diagnostics that
+/// need to say which organ a segmenter took for muscle, not only that it was background.
+pub fn generate_with_structures(opts: &PhantomOptions) -> (Phantom, Array3<u8>) {
+    generate_inner(opts, true)
+}
+
+/// The name of a structure id of [`generate_with_structures`].
+pub fn structure_name(id: u8) -> &'static str {
+    structures::name(id)
+}
+
+fn generate_inner(opts: &PhantomOptions, keep_ids: bool) -> (Phantom, Array3<u8>) {
     let mut opts = opts.clone();
     opts.slices = opts.slices.max(1);
     opts.matrix = opts.matrix.max(16);
@@ -293,6 +310,8 @@ pub fn generate(opts: &PhantomOptions) -> Phantom {
 
     let mut hu = Array3::<i16>::zeros((n, m, m));
     let mut lab = Array3::<u8>::zeros((n, m, m));
+    // Empty planes unless asked for: the ids cost a byte per voxel.
+    let mut ids_out = Array3::<u8>::zeros(if keep_ids { (n, m, m) } else { (n, 0, 0) });
     // Thick slices average sub-planes (partial volume); the middle one sets compartments.
     let sub = ((dz / 1.5).ceil() as usize).clamp(1, 4);
     let sigma = opts.noise_sd as f32;
@@ -301,6 +320,7 @@ pub fn generate(opts: &PhantomOptions) -> Phantom {
     hu.axis_iter_mut(Axis(0))
         .into_par_iter()
         .zip(lab.axis_iter_mut(Axis(0)).into_par_iter())
+        .zip(ids_out.axis_iter_mut(Axis(0)).into_par_iter())
         .enumerate()
         .for_each_init(
             || {
@@ -309,7 +329,7 @@ pub fn generate(opts: &PhantomOptions) -> Phantom {
                     vec![0f32; m * m],
                 )
             },
-            |(canvas, acc), (k, (mut hu_k, mut lab_k))| {
+            |(canvas, acc), (k, ((mut hu_k, mut lab_k), mut ids_k))| {
                 let zeta = zeta0 + k as f64 * dz;
                 let mid = sub / 2;
                 if sub > 1 {
@@ -342,6 +362,9 @@ pub fn generate(opts: &PhantomOptions) -> Phantom {
                             as f32
                     })
                     .collect();
+                if let Some(out) = ids_k.as_slice_mut().filter(|o| !o.is_empty()) {
+                    out.copy_from_slice(&canvas.ids);
+                }
                 let mut noise = rng::PixelNoise::new(seed, k as u64);
                 let (Some(hs), Some(ls)) = (hu_k.as_slice_mut(), lab_k.as_slice_mut()) else {
                     return;
@@ -467,11 +490,14 @@ pub fn generate(opts: &PhantomOptions) -> Phantom {
         l3,
         slices,
     };
-    Phantom {
-        volume,
-        labels: lab,
-        truth,
-    }
+    (
+        Phantom {
+            volume,
+            labels: lab,
+            truth,
+        },
+        ids_out,
+    )
 }
 
 /// Rounds to a micrometre: truth.json stays readable and exact enough.

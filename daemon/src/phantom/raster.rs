@@ -745,17 +745,20 @@ fn muscles(
         });
         hosts[k] = Some(([uc, vc], [re_u * 0.8, re_v * 0.8], 0.0));
     }
-    // Quadratus lumborum, between the crest and the twelfth rib.
+    // Quadratus lumborum, between the crest and the twelfth rib: in the angle between the
+    // transverse process tips, the psoas in front and the erector spinae behind, against the
+    // erector's anterolateral face (as on real CT at L3; painted over fat only, so the
+    // erector keeps the overlap).
     let ql_t = smoothstep((zeta - (anat.crest - 15.0)) / 25.0)
         * smoothstep((marks.l1_top + 10.0 - zeta) / 25.0);
     if ql_t > 0.05 {
         for side in [1.0, -1.0] {
-            let centre = [c[0] + side * (46.0 + 10.0 * anat.ql_scale), c[1] + hd + 1.0];
             let r = [
                 16.0 * anat.ql_scale * ql_t.sqrt(),
                 8.5 * anat.ql_scale * ql_t.sqrt(),
             ];
-            canvas.ellipse(centre, r, side * 0.55, VAT_ONLY, PARA);
+            let centre = [c[0] + side * (1.55 * re_u + 0.5 * r[0]), front + 2.0];
+            canvas.ellipse(centre, r, side * 0.25, VAT_ONLY, PARA);
         }
     }
     // Psoas: appears at T12/L1 and grows caudally beside the bodies.

@@ -95,6 +95,56 @@ pub(crate) const GLUTEAL: u8 = 40;
 /// Number of structure ids.
 pub(crate) const COUNT: usize = 41;
 
+/// Structure names, indexed by id.
+const NAMES: [&str; COUNT] = [
+    "air",
+    "table",
+    "pad",
+    "skin",
+    "sat_fat",
+    "sat_fascia",
+    "wall",
+    "wall_fat",
+    "para",
+    "para_fat",
+    "psoas_l",
+    "psoas_r",
+    "psoas_l_fat",
+    "psoas_r_fat",
+    "vat_fat",
+    "linea_alba",
+    "liver",
+    "spleen",
+    "kidney_cortex",
+    "kidney_medulla",
+    "sinus_fat",
+    "gut_wall",
+    "gut_fluid",
+    "gut_air",
+    "gut_contrast",
+    "stool",
+    "artery",
+    "vein",
+    "small_vessel",
+    "calcification",
+    "pancreas",
+    "lung",
+    "diaphragm",
+    "cortical",
+    "cancellous",
+    "posterior",
+    "disc",
+    "nucleus",
+    "canal",
+    "rib_marrow",
+    "gluteal",
+];
+
+/// The name of structure `id` (`"?"` outside the table).
+pub(crate) fn name(id: u8) -> &'static str {
+    NAMES.get(usize::from(id)).copied().unwrap_or("?")
+}
+
 /// Per-structure HU and compartment tables for one phantom.
 #[derive(Debug, Clone)]
 pub(crate) struct Catalogue {

@@ -106,6 +106,10 @@ const BONE_BLUR_MM: f64 = 1.5;
 const BONE_FRONT_R: f64 = 0.5;
 /// Growth rounds allowed near the bone, in mm of geodesic distance from the masks.
 const BONE_GROW_MM: f64 = 15.0;
+/// Behind the vertebral body's centre the paraspinal label grows through tissue within
+/// `PARA_LIKE_HU` of its own median HU, up to `PARA_GROW_MM` (geodesic) from it.
+const PARA_LIKE_HU: f32 = 10.0;
+const PARA_GROW_MM: f64 = 30.0;
 
 /// Segments one axial slice into tissue labels (see [`crate::pipeline::labels`]).
 ///
@@ -356,6 +360,7 @@ fn segment_crop(
                 && in_win(hu[p], windows.muscle)
         });
         grow_muscle_rims(&mut out, &allowed, &smooth, sp, muscle_hu, spacing);
+        grow_paraspinal(&mut out, &allowed, &smooth, sp, spacing);
         for (l, v) in out.iter().zip(visceral.iter_mut()) {
             if *l != BACKGROUND {
                 *v = false;
@@ -423,6 +428,59 @@ fn grow_muscle_rims(
         if !changed {
             break;
         }
+    }
+}
+
+/// Grows the paraspinal label through tissue of its own HU behind the vertebral body's
+/// centre: the erector spinae's lateral edge, which the wall contour's smoothness cuts
+/// off, and the quadratus lumborum against it.
+fn grow_paraspinal(
+    out: &mut Array2<u8>,
+    allowed: &Mask,
+    smooth: &Array2<f32>,
+    spine: &spine::Spine,
+    spacing: Spacing,
+) {
+    let (h, w) = out.dim();
+    let mut vals: Vec<f32> = out
+        .iter()
+        .zip(smooth.iter())
+        .filter(|(l, _)| **l == PARASPINAL)
+        .map(|(_, &v)| v)
+        .collect();
+    let Some(para_hu) = median(&mut vals) else {
+        return;
+    };
+    let y_min = spine.body_centre.0;
+    let cand = Array2::from_shape_fn((h, w), |(y, x)| {
+        allowed[[y, x]] && y as f64 >= y_min && (smooth[[y, x]] - para_hu).abs() <= PARA_LIKE_HU
+    });
+    let px = spacing[0].min(spacing[1]);
+    let rounds = (PARA_GROW_MM / px).floor() as usize;
+    let mut frontier: Vec<(usize, usize)> = out
+        .indexed_iter()
+        .filter(|(_, l)| **l == PARASPINAL)
+        .map(|(p, _)| p)
+        .collect();
+    for _ in 0..rounds {
+        let mut next = Vec::new();
+        for &(y, x) in &frontier {
+            for (yy, xx) in [
+                (y.wrapping_sub(1), x),
+                (y + 1, x),
+                (y, x.wrapping_sub(1)),
+                (y, x + 1),
+            ] {
+                if yy < h && xx < w && cand[[yy, xx]] && out[[yy, xx]] == BACKGROUND {
+                    out[[yy, xx]] = PARASPINAL;
+                    next.push((yy, xx));
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        frontier = next;
     }
 }
 

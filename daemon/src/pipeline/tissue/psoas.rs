@@ -11,7 +11,7 @@
 
 use ndarray::Array2;
 
-use super::morphology::{Mask, Spacing, Window, box_mean, distance_to_within, median};
+use super::morphology::{Mask, Spacing, Window, box_mean, components, distance_to_within, median};
 use super::rays::{Star, star_region};
 use super::spine::Spine;
 
@@ -26,8 +26,12 @@ const SEED_BOX_MM: f64 = 8.0;
 /// The seed lies between `SEED_MIN_MM` and `SEED_MAX_MM` from the vertebra.
 const SEED_MIN_MM: f32 = 1.0;
 const SEED_MAX_MM: f32 = 15.0;
-/// Seed score = muscle-like fraction − this × distance to the vertebra (mm).
+/// Seed score = muscle-like fraction − this × distance to the vertebra (mm) …
 const SEED_DISTANCE_COST: f32 = 0.02;
+/// … and this much per mm behind the vertebral body's centre: the psoas lies beside the
+/// body, while the quadratus lumborum, behind the transverse processes' tips, is as
+/// muscle-like and as near the vertebra.
+const SEED_BEHIND_COST: f32 = 0.015;
 /// A seed needs at least this score.
 const SEED_MIN_SCORE: f32 = 0.6;
 /// Half-size (mm, beyond the body's radius) of the vertebra with its processes, for the
@@ -59,6 +63,9 @@ const QL_LATERAL: (f64, f64) = (2.0, 4.5);
 const QL_NEAR_WALL_MM: f32 = 8.0;
 /// A quadratus seed needs this muscle-like fraction.
 const QL_MIN_FRACTION: f32 = 0.7;
+/// The quadratus grows through tissue within this many HU of the paraspinal muscle's, so
+/// it stops at an abutting kidney or bowel loop of near-muscle HU.
+const QL_LIKE_HU: f32 = 10.0;
 const QL_STAR: Star = Star {
     rays: 64,
     typical_mm: 15.0,
@@ -97,23 +104,37 @@ pub(crate) fn find_quadratus(
     let seed_area = Window::around((y_mid, vx), [half_y, half_x], spacing, (h, w));
     let to_ring = distance_to_within(ring, seed_area, spacing);
     let grow = |side: f64| -> Option<Mask> {
-        let mut best: Option<(f32, (usize, usize))> = None;
-        for ((y, x), &f) in frac.indexed_iter() {
+        // Candidates: the muscle-like cores in this side's zone. A core's seed is its most
+        // muscle-like pixel; the core, not the seed, must come near the band, since the
+        // box average makes a core stop half a box short of the muscle's edge.
+        let core = Array2::from_shape_fn((h, w), |(y, x)| {
             let (dy, dx) = ((y as f64 - vy) / r, side * (x as f64 - vx) / r);
-            if dy < QL_BACK.0 || dy > QL_BACK.1 || dx < QL_LATERAL.0 || dx > QL_LATERAL.1 {
+            (QL_BACK.0..=QL_BACK.1).contains(&dy)
+                && (QL_LATERAL.0..=QL_LATERAL.1).contains(&dx)
+                && frac[[y, x]] >= QL_MIN_FRACTION
+                && cavity[[y, x]]
+                && !blocked[[y, x]]
+        });
+        let (lab, comps) = components(&core, false);
+        let mut near = vec![f32::INFINITY; comps.len()];
+        let mut seeds: Vec<(f32, (usize, usize))> = vec![(f32::MIN, (0, 0)); comps.len()];
+        for ((p, &l), &f) in lab.indexed_iter().zip(frac.iter()) {
+            if l == 0 {
                 continue;
             }
-            if to_ring[[y, x]] > QL_NEAR_WALL_MM || !cavity[[y, x]] || blocked[[y, x]] {
-                continue;
-            }
-            if best.is_none_or(|(b, _)| f > b) {
-                best = Some((f, (y, x)));
+            let c = l as usize - 1;
+            near[c] = near[c].min(to_ring[p]);
+            if f > seeds[c].0 {
+                seeds[c] = (f, p);
             }
         }
-        let (score, seed) = best?;
-        if score < QL_MIN_FRACTION {
-            return None;
+        let mut best: Option<(f32, (usize, usize))> = None;
+        for (c, &(f, p)) in seeds.iter().enumerate() {
+            if near[c] <= QL_NEAR_WALL_MM && best.is_none_or(|(b, _)| f > b) {
+                best = Some((f, p));
+            }
         }
+        let (_, seed) = best?;
         let region = star_region(
             smooth,
             (seed.0 as f64, seed.1 as f64),
@@ -124,7 +145,7 @@ pub(crate) fn find_quadratus(
                     v,
                     side * (x as f64 - vx) < 0.0,
                     spine.region[[y, x]],
-                    (muscle_hu, LIKE_HU),
+                    (muscle_hu, QL_LIKE_HU),
                     window,
                 )
             },
@@ -190,7 +211,8 @@ pub(crate) fn find_psoas(
             {
                 continue;
             }
-            let score = f - SEED_DISTANCE_COST * d;
+            let behind_mm = ((fy - vy) * spacing[0]) as f32;
+            let score = f - SEED_DISTANCE_COST * d - SEED_BEHIND_COST * behind_mm;
             if best.is_none_or(|(b, _)| score > b) {
                 best = Some((score, (y, x)));
             }

@@ -23,6 +23,19 @@ const VB_BLUR_MARGIN_MM: f32 = 4.0;
 /// spinal canal), not hypodense bone.
 const SOFT_HOLE_MARGIN_HU: f32 = 20.0;
 
+/// Lightly smoothed HU above which a pixel is certainly bone (cortex, or cancellous bone).
+const HARD_BONE_HU: f32 = 150.0;
+/// Behind hard bone, a dip of the profile to this far below it, followed by a rise of
+/// `CANAL_RISE_HU`, is the canal inside its bony ring.
+const CANAL_DIP_HU: f32 = 50.0;
+const CANAL_RISE_HU: f32 = 30.0;
+
+/// A candidate scores its inscribed radius (mm) less this much per mm its centre lies off
+/// the body's midline. The body's centroid is not the spine's midline in an asymmetric or
+/// off-centre patient, so a full mm per mm let a spinous process (radius 8 mm, on the
+/// centroid) beat a vertebral body (14 mm, 12 mm off it).
+const OFF_MIDLINE_COST: f64 = 0.5;
+
 /// How far (mm) beyond the vertebral body's inscribed radius its processes may reach.
 const VERTEBRA_REACH_MM: f64 = 75.0;
 
@@ -144,7 +157,7 @@ pub(crate) fn find_spine(
         if r_mm < 7.0 {
             continue;
         }
-        let score = r_mm - ((qx + bx0) as f64 - cx).abs() * sp_x;
+        let score = r_mm - OFF_MIDLINE_COST * ((qx + bx0) as f64 - cx).abs() * sp_x;
         if best.as_ref().is_none_or(|b| score > b.score) {
             best = Some(Candidate {
                 score,
@@ -189,6 +202,13 @@ pub(crate) fn find_spine(
     let half = r_mm + VERTEBRA_REACH_MM;
     let win = Window::around((q.0 as f64, q.1 as f64), [half, half], spacing, (h, w));
     let ql = (q.0 - win.y0, q.1 - win.x0);
+    // The canal is sought behind the body's own centre: the inscribed disc of the dense
+    // region may sit in front of it when contrast-filled vessels merge with the body once
+    // smoothed.
+    let bc = (
+        (body_centre.0.round() as usize).clamp(win.y0, win.y0 + win.h - 1) - win.y0,
+        (body_centre.1.round() as usize).clamp(win.x0, win.x0 + win.w - 1) - win.x0,
+    );
     // The whole vertebra: hard bone 8-connected to the body found above.
     let mut vb = Mask::from_elem((win.h, win.w), false);
     for ((y, x), &f) in filled.indexed_iter() {
@@ -214,7 +234,7 @@ pub(crate) fn find_spine(
     let vertebra = component_at(&bone, ql);
     let mut region_w = fill_holes(&close_disc(&vertebra, 3.0, spacing));
     let dense_w = win.cut(&dense);
-    let canal = find_canal(&smooth_w, spacing, &dense_w, (ql.0 as f64, ql.1 as f64));
+    let canal = find_canal(&smooth_w, spacing, &dense_w, (bc.0 as f64, bc.1 as f64));
     ndarray::Zip::from(&mut region_w)
         .and(&core)
         .and(&canal)
@@ -238,11 +258,36 @@ fn find_canal(smooth: &Array2<f32>, spacing: Spacing, dense: &Mask, centre: (f64
     let (h, _) = smooth.dim();
     let x = centre.1.round() as usize;
     let mut y = centre.0 as usize;
-    // Walk back through the dense vertebral body to its posterior edge.
+    // Walk back through the dense vertebral body to its posterior edge. A small canal
+    // inside a closed bony ring is dense too once heavily smoothed: once past hard bone,
+    // a valley of the lightly smoothed profile that dips well below bone is the canal, and
+    // the walk stops at its floor (walking on, the seed would land in the muscle behind
+    // the arch). A disc has no hard bone to pass, so there the walk ends with the dense
+    // region as before.
+    let mut past_bone = false;
+    let mut floor: Option<(f32, usize)> = None;
+    let mut valley = None;
     while y + 1 < h && dense[[y, x]] {
         y += 1;
+        let v = smooth[[y, x]];
+        past_bone |= v > HARD_BONE_HU;
+        if !past_bone {
+            continue;
+        }
+        if floor.is_none_or(|(f, _)| v < f) {
+            floor = Some((v, y));
+        } else if let Some((f, fy)) = floor
+            && f < HARD_BONE_HU - CANAL_DIP_HU
+            && v > f + CANAL_RISE_HU
+        {
+            valley = Some(fy);
+            break;
+        }
     }
-    let seed = (y as f64 + 3.0 / spacing[0], centre.1);
+    let seed = match valley {
+        Some(fy) => (fy as f64, centre.1),
+        None => (y as f64 + 3.0 / spacing[0], centre.1),
+    };
     let star = Star {
         rays: 48,
         typical_mm: 8.0,

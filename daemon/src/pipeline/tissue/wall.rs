@@ -52,10 +52,13 @@ const WALL_GAP_MM: f64 = 3.0;
 const WALL_END_MM: f64 = 4.0;
 const WALL_CLEAN_MAX_MM: f64 = 40.0;
 /// Half-width (degrees) of the neighbourhood whose clean thicknesses set a ray's maximum,
-/// and the factor and margin applied to their median.
+/// and the factor and margin applied to their median. The wall is no thicker where an
+/// organ or a bowel loop lies against it than where a fat plane shows its inner surface;
+/// any slack lets the contour sweep in bowel wall and stool of muscle HU (phantoms: muscle
+/// Dice 0.971 → 0.975 going from 1.2 × + 2 mm to 1.0 × + 1 mm; real CT 0.863 → 0.872).
 const WALL_WINDOW_DEG: f64 = 30.0;
-const WALL_FACTOR: f64 = 1.2;
-const WALL_MARGIN_MM: f64 = 2.0;
+const WALL_FACTOR: f64 = 1.0;
+const WALL_MARGIN_MM: f64 = 1.0;
 /// Deepest wall considered (mm below the fascia).
 const WALL_MAX_SEARCH_MM: f64 = 150.0;
 /// Largest change of thickness between neighbouring rays (mm) and its cost per mm.
