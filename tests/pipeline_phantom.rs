@@ -2,13 +2,18 @@
 //! spacing from 1.25 to 3.1 mm all varying), scored on the bars:
 //! - L3: found, with the mid slice within one slice of the truth, on every phantom;
 //! - tissues: mean Dice over the truth L3 range ≥ 0.95 for skeletal muscle, SAT and VAT
-//!   on every phantom. Reached: muscle mean 0.975, worst 0.954 (seed 10); SAT ≥ 0.994;
-//!   VAT ≥ 0.987. The muscle errors left are bowel wall and stool where a loop lies
+//!   on every phantom. Reached: muscle mean 0.975, worst 0.954 (seed 10); SAT ≥ 0.999;
+//!   VAT ≥ 0.990. The muscle errors left are bowel wall and stool where a loop lies
 //!   against the abdominal wall, the linea alba, a psoas grown into an abutting kidney of
 //!   its own HU and the spinal canal where the bony ring is open (`cargo run --release -p
-//!   idoctor-daemon --example tissue_errors` maps them by anatomical structure). Psoas
-//!   (mean 0.916) and IMAT (mean 0.846) are printed, not asserted: see `pipeline_tissue`
-//!   for their per-tissue floors.
+//!   idoctor-daemon --example tissue_errors` maps them by anatomical structure; `FOCUS=imat`
+//!   or `psoas` maps those tissues);
+//! - IMAT: mean over the 20 phantoms ≥ 0.95 (reached 0.961), and ≥ 0.92 on every one
+//!   (worst 0.925, seed 10: the fat between the wall and a bowel loop whose wall was
+//!   taken for muscle reads as a plane between muscle layers);
+//! - psoas (left and right together) is printed, not asserted here (mean 0.923, worst
+//!   0.863): it is split from the quadratus lumborum and kidney it abuts by shape alone;
+//!   see `pipeline_tissue` for its per-side floors.
 //!
 //! Tissue Dice is measured on the truth L3 range so it does not depend on L3. The
 //! figures print with `--nocapture`.
@@ -24,6 +29,10 @@ const SEEDS: u64 = 20;
 const MUSCLE_FLOOR: f64 = 0.95;
 /// Per-phantom floor for SAT and VAT Dice: the bar.
 const FAT_FLOOR: f64 = 0.95;
+/// IMAT Dice: the bar on the mean over the phantoms, and a per-phantom floor just
+/// under the worst reached (see the module notes).
+const IMAT_MEAN_FLOOR: f64 = 0.95;
+const IMAT_FLOOR: f64 = 0.92;
 /// Slice counts cycled over the seeds: spacing 3.125, 2.5, 1.875, 1.5, 1.25 mm.
 const SLICES: [usize; 5] = [120, 150, 200, 250, 300];
 
@@ -136,11 +145,18 @@ fn phantoms_l3_within_one_slice_and_tissue_dice_above_floors() {
         .collect();
     let tissue_bad: Vec<u64> = scores
         .iter()
-        .filter(|s| s.muscle < MUSCLE_FLOOR || s.sat < FAT_FLOOR || s.vat < FAT_FLOOR)
+        .filter(|s| {
+            s.muscle < MUSCLE_FLOOR || s.sat < FAT_FLOOR || s.vat < FAT_FLOOR || s.imat < IMAT_FLOOR
+        })
         .map(|s| s.seed)
         .collect();
     assert!(
         l3_bad.is_empty() && tissue_bad.is_empty(),
-        "L3 off by more than one slice (or not found) on seeds {l3_bad:?}; tissue Dice below the floors (muscle {MUSCLE_FLOOR}, SAT/VAT {FAT_FLOOR}) on seeds {tissue_bad:?}"
+        "L3 off by more than one slice (or not found) on seeds {l3_bad:?}; tissue Dice below the floors (muscle {MUSCLE_FLOOR}, SAT/VAT {FAT_FLOOR}, IMAT {IMAT_FLOOR}) on seeds {tissue_bad:?}"
+    );
+    let imat = avg(|s| s.imat);
+    assert!(
+        imat >= IMAT_MEAN_FLOOR,
+        "IMAT Dice {imat:.3} over the phantoms < {IMAT_MEAN_FLOOR}"
     );
 }

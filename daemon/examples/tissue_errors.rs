@@ -27,6 +27,14 @@ fn main() -> anyhow::Result<()> {
         seeds
     };
     let windows = HuWindows::default();
+    // `FOCUS=imat` (or psoas, sat, vat) scores that tissue instead of all muscle.
+    let focus: fn(u8) -> bool = match std::env::var("FOCUS").as_deref() {
+        Ok("imat") => |l| l == labels::IMAT,
+        Ok("psoas") => labels::is_psoas,
+        Ok("sat") => |l| l == labels::SAT,
+        Ok("vat") => |l| l == labels::VAT,
+        _ => labels::is_muscle,
+    };
     for seed in seeds {
         let matrix: usize = std::env::var("MATRIX")
             .ok()
@@ -51,7 +59,7 @@ fn main() -> anyhow::Result<()> {
             let (mut inter, mut total) = (0u64, 0u64);
             let ids_k = ids.index_axis(ndarray::Axis(0), k);
             for ((&a, &b), &id) in pred.iter().zip(truth.iter()).zip(ids_k.iter()) {
-                let (ma, mb) = (labels::is_muscle(a), labels::is_muscle(b));
+                let (ma, mb) = (focus(a), focus(b));
                 inter += u64::from(ma && mb);
                 total += u64::from(ma) + u64::from(mb);
                 if ma && !mb {
@@ -145,10 +153,7 @@ fn main() -> anyhow::Result<()> {
             let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
                 let (y, x) = (y as usize, x as usize);
                 let g = ((f32::from(hu[[y, x]]) + 200.0) / 500.0 * 255.0).clamp(0.0, 255.0) as u8;
-                let (a, b) = (
-                    labels::is_muscle(pred[[y, x]]),
-                    labels::is_muscle(truth[[y, x]]),
-                );
+                let (a, b) = (focus(pred[[y, x]]), focus(truth[[y, x]]));
                 if std::env::var_os("RAW").is_some() {
                     // A narrow soft-tissue window (0–80 HU) to tell organs from muscle.
                     let g = (f32::from(hu[[y, x]]) / 80.0 * 255.0).clamp(0.0, 255.0) as u8;

@@ -19,13 +19,16 @@
 //!    VAT (its window) in the cavity, SAT outside the fascia. Fat-window pixels touching air
 //!    are partial-volume edges of gas or lung, not fat, and are left unlabelled;
 //! 6. the psoas and paraspinal labels grown back through muscle-window pixels to the muscle's
-//!    edge, and around the posterior elements into the muscle against the bone.
+//!    edge, and around the posterior elements into the muscle against the bone;
+//! 7. IMAT kept only where fat lies between one muscle's pixels; fat the compartments
+//!    overshot onto at a muscle's face goes back to the SAT or VAT it touches ([`imat`]).
 //!
 //! All geometry runs on lightly smoothed HU; labels use the raw HU, so an ideal compartment
 //! map plus the windows reproduces the reference exactly. One 512² slice takes a few
 //! milliseconds; the caller runs slices in parallel.
 
 mod body;
+mod imat;
 use super::morphology;
 mod psoas;
 mod rays;
@@ -35,7 +38,8 @@ mod wall;
 use ndarray::{Array2, ArrayView2, s};
 
 use crate::pipeline::labels::{
-    ABDOMINAL_WALL, BACKGROUND, HuWindows, IMAT, PARASPINAL, PSOAS_LEFT, PSOAS_RIGHT, SAT, VAT,
+    self, ABDOMINAL_WALL, BACKGROUND, HuWindows, IMAT, PARASPINAL, PSOAS_LEFT, PSOAS_RIGHT, SAT,
+    VAT,
 };
 use morphology::{Mask, Spacing, Window, components, dilate3, edt, erode_cross, gaussian, median};
 use rays::DepthFan;
@@ -372,6 +376,13 @@ fn segment_crop(
             *l = VAT;
         }
     }
+    imat::confine(
+        &mut out,
+        hu,
+        windows,
+        spacing,
+        spine.as_ref().map(|sp| sp.centre.1),
+    );
     out
 }
 
@@ -399,6 +410,8 @@ fn grow_muscle_rims(
     });
     let organ = muscle_hu + RIM_ORGAN_MARGIN_HU;
     let grows = |l: u8| matches!(l, PSOAS_LEFT | PSOAS_RIGHT | PARASPINAL);
+    // The psoas stays in front of the transverse processes here too (see psoas::BACK_LIMIT).
+    let psoas_back = spine.body_centre.0 + psoas::BACK_LIMIT * spine.radius_px;
     for round in 0..rim_rounds.max(bone_rounds) {
         let prev = out.clone();
         let mut changed = false;
@@ -419,6 +432,7 @@ fn grow_muscle_rims(
             .into_iter()
             .filter(|&(yy, xx)| yy < h && xx < w)
             .map(|q| prev[q])
+            .filter(|&q| !labels::is_psoas(q) || (y as f64) <= psoas_back)
             .find(|&q| grows(q) || (bone_ok && q == ABDOMINAL_WALL));
             if let Some(q) = n {
                 *l = q;

@@ -37,8 +37,12 @@ const SEED_MIN_SCORE: f32 = 0.6;
 /// Half-size (mm, beyond the body's radius) of the vertebra with its processes, for the
 /// window in which distances to it are measured.
 const VERTEBRA_HALF_MM: f64 = 60.0;
-/// The psoas may not reach further forward than this many vertebral radii before the centre.
+/// The psoas may not reach further forward than this many vertebral radii before the centre
+/// …
 const FRONT_LIMIT: f64 = 1.0;
+/// … nor further back than this many behind it: it lies in front of the transverse
+/// processes, and behind them the quadratus lumborum, of the same HU, abuts it.
+pub(super) const BACK_LIMIT: f64 = 1.2;
 /// Gains of the star region, per mm.
 const GAIN_FAT: f64 = -2.0;
 const GAIN_BONE: f64 = -3.0;
@@ -225,7 +229,9 @@ pub(crate) fn find_psoas(
             move |v: f32, (y, x): (usize, usize)| {
                 gain_of(
                     v,
-                    side * (x as f64 - vx) < 0.0 || (y as f64) < vy - FRONT_LIMIT * r,
+                    side * (x as f64 - vx) < 0.0
+                        || (y as f64) < vy - FRONT_LIMIT * r
+                        || (y as f64) > vy + BACK_LIMIT * r,
                     spine.region[[y, x]] || blocked[[y, x]],
                     (like_hu, tolerance),
                     window,
