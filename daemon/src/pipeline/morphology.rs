@@ -241,6 +241,23 @@ fn neighbours(i: usize, w: usize, h: usize, eight: bool, mut f: impl FnMut(usize
     }
 }
 
+/// The 4-neighbours of `(y, x)` inside an image of `dim` `(h, w)`, in the order above,
+/// below, left, right.
+#[inline]
+pub(crate) fn neighbours4(
+    (y, x): (usize, usize),
+    (h, w): (usize, usize),
+) -> impl Iterator<Item = (usize, usize)> {
+    [
+        (y.wrapping_sub(1), x),
+        (y + 1, x),
+        (y, x.wrapping_sub(1)),
+        (y, x + 1),
+    ]
+    .into_iter()
+    .filter(move |&(yy, xx)| yy < h && xx < w)
+}
+
 /// The pixels of the component of `mask` (8-connected) that contains `seed`.
 pub(crate) fn component_at(mask: &Mask, seed: (usize, usize)) -> Mask {
     let (h, w) = mask.dim();
@@ -762,6 +779,16 @@ mod tests {
         spike[[15, 15]] = 1.0;
         let g = gaussian(&spike, [2.0, 2.0]);
         assert!((g.sum() - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn neighbours4_stay_inside_the_image() {
+        let n: Vec<_> = neighbours4((0, 0), (3, 4)).collect();
+        assert_eq!(n, vec![(1, 0), (0, 1)]);
+        let n: Vec<_> = neighbours4((1, 1), (3, 4)).collect();
+        assert_eq!(n, vec![(0, 1), (2, 1), (1, 0), (1, 2)]);
+        let n: Vec<_> = neighbours4((2, 3), (3, 4)).collect();
+        assert_eq!(n, vec![(1, 3), (2, 2)]);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 
 use ndarray::{Array2, ArrayView2};
 
-use super::morphology::{Mask, Spacing, components};
+use super::morphology::{Mask, Spacing, components, neighbours4};
 use crate::pipeline::labels::{BACKGROUND, HuWindows, IMAT, PARASPINAL, SAT, VAT, is_muscle};
 
 /// Widest intermuscular fat run (mm) that still counts as lying between muscle: streaks
@@ -37,36 +37,39 @@ pub(super) fn confine(
     let reach = |d: f64| (IMAT_SPAN_MM / d).ceil().max(1.0) as isize;
     let (ry, rx) = (reach(spacing[0]), reach(spacing[1]));
     let rd = reach(spacing[0].hypot(spacing[1]));
-    let labels = out.clone();
-    // The muscle label first met from (y, x) along (dy, dx) within r pixels, if any.
-    let first = |y: usize, x: usize, dy: isize, dx: isize, r: isize| {
-        (1..=r).find_map(|k| {
-            let (yy, xx) = (y as isize + k * dy, x as isize + k * dx);
-            if yy < 0 || xx < 0 || yy as usize >= h || xx as usize >= w {
-                return None;
-            }
-            let l = labels[[yy as usize, xx as usize]];
-            let side = midline.is_some_and(|m| l == PARASPINAL && (xx as f64) < m);
-            is_muscle(l).then_some((l, side))
-        })
-    };
     // Within the span of the midline, fat between paraspinal muscle is the cleft between
-    // the left and right masses behind the spinous process, whichever line crosses it.
+    // the left and right masses behind the spinous process, whichever line crosses it. (A
+    // line with paraspinal muscle on both sides of the midline within the span always
+    // crosses the cleft, so the two masses need no separate labels.)
     let in_cleft = |x: usize| midline.is_some_and(|m| (x as f64 - m).abs() <= rx as f64);
-    let between = |y: usize, x: usize| {
-        [(1, 0, ry), (0, 1, rx), (1, 1, rd), (1, -1, rd)]
-            .into_iter()
-            .any(|(dy, dx, r)| {
-                first(y, x, dy, dx, r).is_some_and(|a| {
-                    first(y, x, -dy, -dx, r) == Some(a) && !(a.0 == PARASPINAL && in_cleft(x))
-                })
+    let mut rejected: Vec<(usize, usize)> = {
+        let labels = &*out;
+        // The muscle label first met from (y, x) along (dy, dx) within r pixels, if any.
+        let first = |y: usize, x: usize, dy: isize, dx: isize, r: isize| {
+            (1..=r).find_map(|k| {
+                let (yy, xx) = (y as isize + k * dy, x as isize + k * dx);
+                if yy < 0 || xx < 0 || yy as usize >= h || xx as usize >= w {
+                    return None;
+                }
+                let l = labels[[yy as usize, xx as usize]];
+                is_muscle(l).then_some(l)
             })
+        };
+        let between = |y: usize, x: usize| {
+            [(1, 0, ry), (0, 1, rx), (1, 1, rd), (1, -1, rd)]
+                .into_iter()
+                .any(|(dy, dx, r)| {
+                    first(y, x, dy, dx, r).is_some_and(|a| {
+                        first(y, x, -dy, -dx, r) == Some(a) && !(a == PARASPINAL && in_cleft(x))
+                    })
+                })
+        };
+        labels
+            .indexed_iter()
+            .filter(|&((y, x), &l)| l == IMAT && !between(y, x))
+            .map(|(p, _)| p)
+            .collect()
     };
-    let mut rejected: Vec<(usize, usize)> = out
-        .indexed_iter()
-        .filter(|&((y, x), &l)| l == IMAT && !between(y, x))
-        .map(|(p, _)| p)
-        .collect();
     for &p in &rejected {
         out[p] = BACKGROUND;
     }
@@ -78,16 +81,7 @@ pub(super) fn confine(
         let before = rejected.len();
         let prev = out.clone();
         rejected.retain(|&(y, x)| {
-            let near = |label: u8| {
-                [
-                    (y.wrapping_sub(1), x),
-                    (y + 1, x),
-                    (y, x.wrapping_sub(1)),
-                    (y, x + 1),
-                ]
-                .into_iter()
-                .any(|(yy, xx)| yy < h && xx < w && prev[[yy, xx]] == label)
-            };
+            let near = |label: u8| neighbours4((y, x), (h, w)).any(|q| prev[q] == label);
             let (to, window) = if near(SAT) {
                 (SAT, windows.sat)
             } else if near(VAT) {
@@ -121,16 +115,11 @@ pub(super) fn confine(
             // The cleft between the two paraspinal masses is not inside either.
             around[c] = None;
         }
-        for (yy, xx) in [
-            (y.wrapping_sub(1), x),
-            (y + 1, x),
-            (y, x.wrapping_sub(1)),
-            (y, x + 1),
-        ] {
-            if yy >= h || xx >= w || left[[yy, xx]] {
+        for q in neighbours4((y, x), (h, w)) {
+            if left[q] {
                 continue;
             }
-            let l = out[[yy, xx]];
+            let l = out[q];
             around[c] = match around[c] {
                 // Kept IMAT, and the fat handed over at the face, say nothing.
                 _ if matches!(l, IMAT | SAT | VAT) => around[c],

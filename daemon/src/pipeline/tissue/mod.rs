@@ -41,7 +41,9 @@ use crate::pipeline::labels::{
     self, ABDOMINAL_WALL, BACKGROUND, HuWindows, IMAT, PARASPINAL, PSOAS_LEFT, PSOAS_RIGHT, SAT,
     VAT,
 };
-use morphology::{Mask, Spacing, Window, components, dilate3, edt, erode_cross, gaussian, median};
+use morphology::{
+    Mask, Spacing, Window, components, dilate3, edt, erode_cross, gaussian, median, neighbours4,
+};
 use rays::DepthFan;
 
 /// Smoothing (Gaussian sigma, mm) of the image the contours are found on.
@@ -410,8 +412,8 @@ fn grow_muscle_rims(
     });
     let organ = muscle_hu + RIM_ORGAN_MARGIN_HU;
     let grows = |l: u8| matches!(l, PSOAS_LEFT | PSOAS_RIGHT | PARASPINAL);
-    // The psoas stays in front of the transverse processes here too (see psoas::BACK_LIMIT).
-    let psoas_back = spine.body_centre.0 + psoas::BACK_LIMIT * spine.radius_px;
+    // The psoas stays in front of the transverse processes here too.
+    let psoas_back = psoas::back_edge(spine);
     for round in 0..rim_rounds.max(bone_rounds) {
         let prev = out.clone();
         let mut changed = false;
@@ -423,17 +425,10 @@ fn grow_muscle_rims(
             if !bone_ok && (round >= rim_rounds || smooth[[y, x]] > organ) {
                 continue;
             }
-            let n = [
-                (y.wrapping_sub(1), x),
-                (y + 1, x),
-                (y, x.wrapping_sub(1)),
-                (y, x + 1),
-            ]
-            .into_iter()
-            .filter(|&(yy, xx)| yy < h && xx < w)
-            .map(|q| prev[q])
-            .filter(|&q| !labels::is_psoas(q) || (y as f64) <= psoas_back)
-            .find(|&q| grows(q) || (bone_ok && q == ABDOMINAL_WALL));
+            let n = neighbours4((y, x), (h, w))
+                .map(|q| prev[q])
+                .filter(|&q| !labels::is_psoas(q) || (y as f64) <= psoas_back)
+                .find(|&q| grows(q) || (bone_ok && q == ABDOMINAL_WALL));
             if let Some(q) = n {
                 *l = q;
                 changed = true;
@@ -479,15 +474,10 @@ fn grow_paraspinal(
     for _ in 0..rounds {
         let mut next = Vec::new();
         for &(y, x) in &frontier {
-            for (yy, xx) in [
-                (y.wrapping_sub(1), x),
-                (y + 1, x),
-                (y, x.wrapping_sub(1)),
-                (y, x + 1),
-            ] {
-                if yy < h && xx < w && cand[[yy, xx]] && out[[yy, xx]] == BACKGROUND {
-                    out[[yy, xx]] = PARASPINAL;
-                    next.push((yy, xx));
+            for q in neighbours4((y, x), (h, w)) {
+                if cand[q] && out[q] == BACKGROUND {
+                    out[q] = PARASPINAL;
+                    next.push(q);
                 }
             }
         }
@@ -539,14 +529,7 @@ fn touching(lab: &Array2<u32>, n: usize, mask: &Mask) -> Vec<bool> {
         if l == 0 || out[l as usize - 1] {
             continue;
         }
-        out[l as usize - 1] = [
-            (y.wrapping_sub(1), x),
-            (y + 1, x),
-            (y, x.wrapping_sub(1)),
-            (y, x + 1),
-        ]
-        .iter()
-        .any(|&(yy, xx)| yy < h && xx < w && mask[[yy, xx]]);
+        out[l as usize - 1] = neighbours4((y, x), (h, w)).any(|q| mask[q]);
     }
     out
 }

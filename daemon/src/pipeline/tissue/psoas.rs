@@ -40,9 +40,8 @@ const VERTEBRA_HALF_MM: f64 = 60.0;
 /// The psoas may not reach further forward than this many vertebral radii before the centre
 /// …
 const FRONT_LIMIT: f64 = 1.0;
-/// … nor further back than this many behind it: it lies in front of the transverse
-/// processes, and behind them the quadratus lumborum, of the same HU, abuts it.
-pub(super) const BACK_LIMIT: f64 = 1.2;
+/// … nor further back than this many behind it (see [`back_edge`]).
+const BACK_LIMIT: f64 = 1.2;
 /// Gains of the star region, per mm.
 const GAIN_FAT: f64 = -2.0;
 const GAIN_BONE: f64 = -3.0;
@@ -203,6 +202,7 @@ pub(crate) fn find_psoas(
     let reach = SEED_MAX_MM as f64 + r * spacing[0] + VERTEBRA_HALF_MM;
     let near = Window::around((vy, vx), [reach, reach], spacing, (h, w));
     let dist = distance_to_within(&spine.region, near, spacing);
+    let back = back_edge(spine);
     let grow = |side: f64| -> Option<Mask> {
         let mut best: Option<(f32, (usize, usize))> = None;
         for ((y, x), &f) in frac.indexed_iter() {
@@ -231,7 +231,7 @@ pub(crate) fn find_psoas(
                     v,
                     side * (x as f64 - vx) < 0.0
                         || (y as f64) < vy - FRONT_LIMIT * r
-                        || (y as f64) > vy + BACK_LIMIT * r,
+                        || (y as f64) > back,
                     spine.region[[y, x]] || blocked[[y, x]],
                     (like_hu, tolerance),
                     window,
@@ -267,6 +267,13 @@ pub(crate) fn find_psoas(
     };
     // x runs from the patient's right to left, so the patient's left psoas is at larger x.
     (grow(1.0), grow(-1.0))
+}
+
+/// The row (pixels) behind which no psoas lies: `BACK_LIMIT` vertebral radii behind the
+/// vertebral body's centre. The psoas lies in front of the transverse processes; behind
+/// them the quadratus lumborum, of the same HU, abuts it.
+pub(super) fn back_edge(spine: &Spine) -> f64 {
+    spine.body_centre.0 + BACK_LIMIT * spine.radius_px
 }
 
 /// The star-region gain of one sample of HU `v`: a `forbidden` place, `bone` (or anything
