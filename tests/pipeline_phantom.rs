@@ -2,17 +2,18 @@
 //! spacing from 1.25 to 3.1 mm all varying), scored on the bars:
 //! - L3: found, with the mid slice within one slice of the truth, on every phantom;
 //! - tissues: mean Dice over the truth L3 range ≥ 0.95 for skeletal muscle, SAT and VAT
-//!   on every phantom. Reached: muscle mean 0.975, worst 0.954 (seed 10); SAT ≥ 0.999;
+//!   on every phantom. Reached: muscle mean 0.975, worst 0.952 (seed 10); SAT ≥ 0.999;
 //!   VAT ≥ 0.990. The muscle errors left are bowel wall and stool where a loop lies
 //!   against the abdominal wall, the linea alba, a psoas grown into an abutting kidney of
 //!   its own HU and the spinal canal where the bony ring is open (`cargo run --release -p
 //!   idoctor-daemon --example tissue_errors` maps them by anatomical structure; `FOCUS=imat`
 //!   or `psoas` maps those tissues);
-//! - IMAT: mean over the 20 phantoms ≥ 0.95 (reached 0.960), and ≥ 0.91 on every one
-//!   (worst 0.921, seed 10: the fat between the wall and a bowel loop whose wall was
+//! - IMAT: mean over the 20 phantoms ≥ 0.95 (reached 0.967), and ≥ 0.93 on every one
+//!   (worst 0.935, seed 10: the fat between the wall and a bowel loop whose wall was
 //!   taken for muscle reads as a plane between muscle layers);
-//! - psoas (left and right together) is printed, not asserted here (mean 0.923, worst
-//!   0.863): it is split from the quadratus lumborum and kidney it abuts by shape alone;
+//! - psoas (left and right together) is printed, not asserted here (mean 0.943, worst
+//!   0.885, seed 19): it is split from the quadratus lumborum and kidney it abuts by shape
+//!   alone (a grown psoas is pruned of protrusions narrower than 0.4 of its own width);
 //!   see `pipeline_tissue` for its per-side floors.
 //!
 //! Tissue Dice is measured on the truth L3 range so it does not depend on L3. The
@@ -32,7 +33,7 @@ const FAT_FLOOR: f64 = 0.95;
 /// IMAT Dice: the bar on the mean over the phantoms, and a per-phantom floor just
 /// under the worst reached (see the module notes).
 const IMAT_MEAN_FLOOR: f64 = 0.95;
-const IMAT_FLOOR: f64 = 0.91;
+const IMAT_FLOOR: f64 = 0.93;
 /// Slice counts cycled over the seeds: spacing 3.125, 2.5, 1.875, 1.5, 1.25 mm.
 const SLICES: [usize; 5] = [120, 150, 200, 250, 300];
 

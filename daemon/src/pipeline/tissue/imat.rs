@@ -17,31 +17,39 @@
 use ndarray::{Array2, ArrayView2};
 
 use super::morphology::{Mask, Spacing, components, neighbours4};
-use crate::pipeline::labels::{BACKGROUND, HuWindows, IMAT, PARASPINAL, SAT, VAT, is_muscle};
+use crate::pipeline::labels::{BACKGROUND, HuWindows, IMAT, SAT, VAT, is_muscle};
 
 /// Widest intermuscular fat run (mm) that still counts as lying between muscle: streaks
 /// and fascial planes are 1–3 mm, plus a pixel of partial volume either side.
 pub(super) const IMAT_SPAN_MM: f64 = 3.0;
+/// The cleft between the left and right paraspinal masses, behind the vertebra: within
+/// the span plus this many mm of the spine's midline column. The cleft widens towards the
+/// skin and the spine's centre need not sit exactly on it; a margin of 4 mm took phantom
+/// IMAT Dice from 0.960 to 0.966 (mean) and from 15 to 19 of 20 phantoms at 0.95 or more.
+const CLEFT_HALF_MM: f64 = 4.0;
 
 /// Relabels IMAT pixels that do not lie between muscle (see the module docs). `hu` is the
-/// raw slice the labels were read from; `midline` the spine's column, if found: the left
-/// and right paraspinal masses are two muscles, and the fat between them is not IMAT.
+/// raw slice the labels were read from; `midline` the spine's centre `(y, x)`, if found:
+/// behind it, the left and right paraspinal masses are two muscles, and the fat between
+/// them is not IMAT.
 pub(super) fn confine(
     out: &mut Array2<u8>,
     hu: ArrayView2<i16>,
     windows: &HuWindows,
     spacing: Spacing,
-    midline: Option<f64>,
+    midline: Option<(f64, f64)>,
 ) {
     let (h, w) = out.dim();
     let reach = |d: f64| (IMAT_SPAN_MM / d).ceil().max(1.0) as isize;
     let (ry, rx) = (reach(spacing[0]), reach(spacing[1]));
     let rd = reach(spacing[0].hypot(spacing[1]));
-    // Within the span of the midline, fat between paraspinal muscle is the cleft between
-    // the left and right masses behind the spinous process, whichever line crosses it. (A
-    // line with paraspinal muscle on both sides of the midline within the span always
-    // crosses the cleft, so the two masses need no separate labels.)
-    let in_cleft = |x: usize| midline.is_some_and(|m| (x as f64 - m).abs() <= rx as f64);
+    // Behind the spine and near its midline, fat between muscle is the cleft between the
+    // left and right paraspinal masses, whichever line crosses it and whichever label the
+    // wall contour gave the muscle at its back, so the two masses need no separate labels.
+    let extra = CLEFT_HALF_MM / spacing[1];
+    let in_cleft = |y: usize, x: usize| {
+        midline.is_some_and(|(my, mx)| y as f64 > my && (x as f64 - mx).abs() <= rx as f64 + extra)
+    };
     let mut rejected: Vec<(usize, usize)> = {
         let labels = &*out;
         // The muscle label first met from (y, x) along (dy, dx) within r pixels, if any.
@@ -59,9 +67,8 @@ pub(super) fn confine(
             [(1, 0, ry), (0, 1, rx), (1, 1, rd), (1, -1, rd)]
                 .into_iter()
                 .any(|(dy, dx, r)| {
-                    first(y, x, dy, dx, r).is_some_and(|a| {
-                        first(y, x, -dy, -dx, r) == Some(a) && !(a == PARASPINAL && in_cleft(x))
-                    })
+                    first(y, x, dy, dx, r)
+                        .is_some_and(|a| first(y, x, -dy, -dx, r) == Some(a) && !in_cleft(y, x))
                 })
         };
         labels
@@ -111,7 +118,7 @@ pub(super) fn confine(
     let mut around: Vec<Option<Option<u8>>> = vec![Some(None); comps.len()];
     for &(y, x) in &rejected {
         let c = lab[[y, x]] as usize - 1;
-        if in_cleft(x) {
+        if in_cleft(y, x) {
             // The cleft between the two paraspinal masses is not inside either.
             around[c] = None;
         }
@@ -142,6 +149,7 @@ pub(super) fn confine(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::labels::PARASPINAL;
 
     /// A muscle block with a 2-pixel fat streak through it, SAT above and VAT below, and
     /// a fat rim (wrongly IMAT) along both faces.
@@ -211,8 +219,9 @@ mod tests {
         }
     }
 
-    /// The same pocket on the midline, between the two paraspinal masses, is the cleft
-    /// behind the spinous process: visceral fat, not fatty muscle.
+    /// The same pocket on the midline behind the spine, between the two paraspinal masses,
+    /// is the cleft behind the spinous process: visceral fat, not fatty muscle. On the
+    /// midline in front of the spine it is not the cleft.
     #[test]
     fn a_pocket_in_the_paraspinal_cleft_is_not_imat() {
         let (h, w) = (30, 30);
@@ -229,7 +238,7 @@ mod tests {
             hu.view(),
             &HuWindows::default(),
             [0.8, 0.8],
-            Some(15.0),
+            Some((0.0, 15.0)),
         );
         for y in 8..20 {
             for x in 11..20 {
@@ -241,12 +250,12 @@ mod tests {
             hu.view(),
             &HuWindows::default(),
             [0.8, 0.8],
-            Some(2.0),
+            Some((25.0, 15.0)),
         );
         assert_eq!(
             off_midline[[14, 15]],
             IMAT,
-            "away from the midline it is fatty muscle"
+            "in front of the spine it is fatty muscle"
         );
     }
 }

@@ -11,7 +11,10 @@
 
 use ndarray::Array2;
 
-use super::morphology::{Mask, Spacing, Window, box_mean, components, distance_to_within, median};
+use super::morphology::{
+    Mask, Spacing, Window, box_mean, component_at, components, dilate_disc, distance_to_within,
+    edt, median,
+};
 use super::rays::{Star, star_region};
 use super::spine::Spine;
 
@@ -40,8 +43,14 @@ const VERTEBRA_HALF_MM: f64 = 60.0;
 /// The psoas may not reach further forward than this many vertebral radii before the centre
 /// …
 const FRONT_LIMIT: f64 = 1.0;
+/// … within `FRONT_MEDIAL_R` radii of the midline (crura and great vessels lie there), nor
+/// further forward than `FRONT_FAR_LIMIT` radii anywhere …
+const FRONT_MEDIAL_R: f64 = 1.3;
+const FRONT_FAR_LIMIT: f64 = 2.5;
 /// … nor further back than this many behind it (see [`back_edge`]).
 const BACK_LIMIT: f64 = 1.2;
+/// See [`prune_protrusions`].
+const PRUNE_FRACTION: f64 = 0.4;
 /// Gains of the star region, per mm.
 const GAIN_FAT: f64 = -2.0;
 const GAIN_BONE: f64 = -3.0;
@@ -230,7 +239,7 @@ pub(crate) fn find_psoas(
                 gain_of(
                     v,
                     side * (x as f64 - vx) < 0.0
-                        || (y as f64) < vy - FRONT_LIMIT * r
+                        || too_far_forward((y as f64 - vy) / r, (x as f64 - vx) / r)
                         || (y as f64) > back,
                     spine.region[[y, x]] || blocked[[y, x]],
                     (like_hu, tolerance),
@@ -257,16 +266,46 @@ pub(crate) fn find_psoas(
             return Some(first);
         }
         let own_hu = own_hu(smooth, &first, muscle_hu).unwrap_or(muscle_hu);
-        Some(keep(&star_region(
+        let region = keep(&star_region(
             smooth,
             centre,
             spacing,
             &STAR,
             gain_about(own_hu, OWN_LIKE_HU),
-        )))
+        ));
+        Some(prune_protrusions(&region, spacing))
     };
     // x runs from the patient's right to left, so the patient's left psoas is at larger x.
     (grow(1.0), grow(-1.0))
+}
+
+/// Whether a point `dy` vertebral radii behind (negative: in front of) the body's centre and
+/// `dx` radii beside it lies too far forward for the psoas: in front of the body, beside the
+/// midline, lie the crura and the great vessels; further out the psoas may bulge forward.
+fn too_far_forward(dy: f64, dx: f64) -> bool {
+    dy < -FRONT_LIMIT && (dx.abs() < FRONT_MEDIAL_R || dy < -FRONT_FAR_LIMIT)
+}
+
+/// The psoas is a compact, convex muscle: what a grown region holds beyond the union of the
+/// discs of radius `PRUNE_FRACTION` × its largest inscribed radius that fit inside it is a
+/// protrusion into an abutting muscle or organ of the same HU (the quadratus lumborum
+/// behind it, a kidney or liver tip beside it), and is cut off.
+fn prune_protrusions(region: &Mask, spacing: Spacing) -> Mask {
+    let depth = edt(region, spacing, true);
+    let Some((peak, &deepest)) = depth.indexed_iter().max_by(|a, b| a.1.total_cmp(b.1)) else {
+        return region.clone();
+    };
+    let radius = PRUNE_FRACTION * f64::from(deepest);
+    if radius <= spacing[0].max(spacing[1]) {
+        return region.clone();
+    }
+    let core = depth.mapv(|d| f64::from(d) > radius);
+    let opened = dilate_disc(&core, radius, spacing);
+    let opened = Array2::from_shape_fn(region.dim(), |p| opened[p] && region[p]);
+    if !opened[peak] {
+        return region.clone();
+    }
+    component_at(&opened, peak)
 }
 
 /// The row (pixels) behind which no psoas lies: `BACK_LIMIT` vertebral radii behind the
@@ -315,4 +354,55 @@ fn centroid(m: &Mask) -> Option<(f64, f64)> {
         }
     }
     (n > 0).then(|| (sy / n as f64, sx / n as f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A round muscle with a thin tongue reaching out of it (a psoas grown into the
+    /// quadratus lumborum): pruning cuts the tongue and keeps the whole round body.
+    #[test]
+    fn pruning_cuts_a_thin_protrusion_and_keeps_the_body() {
+        let (h, w) = (80, 100);
+        let disc = |y: usize, x: usize| (y as f64 - 40.0).hypot(x as f64 - 30.0) <= 18.0;
+        let tongue = |y: usize, x: usize| (38..=41).contains(&y) && (48..90).contains(&x);
+        let region = Array2::from_shape_fn((h, w), |(y, x)| disc(y, x) || tongue(y, x));
+        let pruned = prune_protrusions(&region, [0.8, 0.8]);
+        // The opening may shave a pixel off the discrete disc's edge, no more.
+        let inner = |y: usize, x: usize| (y as f64 - 40.0).hypot(x as f64 - 30.0) <= 17.0;
+        for ((y, x), &kept) in pruned.indexed_iter() {
+            if inner(y, x) {
+                assert!(kept, "body pixel ({y}, {x}) was cut");
+            }
+            if x >= 52 {
+                assert!(!kept, "tongue pixel ({y}, {x}) was kept");
+            }
+        }
+        // A compact region loses nothing but edge pixels.
+        let round = Array2::from_shape_fn((h, w), |(y, x)| disc(y, x));
+        let area = round.iter().filter(|&&m| m).count();
+        let lost = area
+            - prune_protrusions(&round, [0.8, 0.8])
+                .iter()
+                .filter(|&&m| m)
+                .count();
+        assert!(
+            lost * 50 < area,
+            "{lost} of {area} pixels of a round region cut"
+        );
+    }
+
+    /// In front of the body the psoas may bulge forward beside the midline, but not at the
+    /// midline (crura, great vessels) and nowhere past the far limit.
+    #[test]
+    fn the_front_limit_depends_on_the_distance_from_the_midline() {
+        assert!(!too_far_forward(-0.5, 0.0), "beside the body");
+        assert!(
+            too_far_forward(-1.2, 0.5),
+            "in front of the body, near the midline"
+        );
+        assert!(!too_far_forward(-1.2, 2.0), "in front, well lateral");
+        assert!(too_far_forward(-2.6, 2.0), "past the far limit");
+    }
 }
