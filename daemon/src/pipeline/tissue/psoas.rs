@@ -43,12 +43,20 @@ const VERTEBRA_HALF_MM: f64 = 60.0;
 /// The psoas may not reach further forward than this many vertebral radii before the centre
 /// …
 const FRONT_LIMIT: f64 = 1.0;
-/// … within `FRONT_MEDIAL_R` radii of the midline (crura and great vessels lie there), nor
+/// … within `FRONT_MEDIAL_R` radii of the midline (crura, aorta and IVC lie there; 1.5
+/// rather than 1.3 kept the IVC out of the right psoas on phantoms), nor
 /// further forward than `FRONT_FAR_LIMIT` radii anywhere …
-const FRONT_MEDIAL_R: f64 = 1.3;
+const FRONT_MEDIAL_R: f64 = 1.5;
 const FRONT_FAR_LIMIT: f64 = 2.5;
 /// … nor further back than this many behind it (see [`back_edge`]).
 const BACK_LIMIT: f64 = 1.2;
+/// See [`balance`]: the area ratio between the sides above which the larger is cut back …
+const BALANCE_RATIO: f64 = 1.3;
+/// … to the other's mirror image grown by this many mm …
+const BALANCE_MARGIN_MM: f64 = 4.0;
+/// … when the smaller side has at least this area (mm²): near their origin at T12–L1 the
+/// two muscles start at different levels and are legitimately unequal.
+const BALANCE_MIN_MM2: f64 = 300.0;
 /// See [`prune_protrusions`].
 const PRUNE_FRACTION: f64 = 0.4;
 /// Gains of the star region, per mm.
@@ -276,7 +284,53 @@ pub(crate) fn find_psoas(
         Some(prune_protrusions(&region, spacing))
     };
     // x runs from the patient's right to left, so the patient's left psoas is at larger x.
-    (grow(1.0), grow(-1.0))
+    balance(grow(1.0), grow(-1.0), vx, spacing)
+}
+
+/// The two psoas muscles are near mirror images about the spine's midline: where one side
+/// came out more than `BALANCE_RATIO` times the other's area, it grew into an abutting organ
+/// of its own HU (a kidney, the liver or the IVC against it with no fat plane), and it is
+/// cut back to the other side's mirror image grown by `BALANCE_MARGIN_MM`, keeping the part
+/// that holds its deepest point. The margin alone lets a 15 cm² psoas be about a third
+/// larger than its mirror, so a real asymmetry (atrophy on one side) is trimmed only beyond
+/// that; the overlays show it. Phantom psoas Dice: mean 0.943 -> 0.946, worst 0.885 ->
+/// 0.905, with seeds 4 (0.906 -> 0.944) and 19 gaining and none losing more than 0.001.
+fn balance(
+    left: Option<Mask>,
+    right: Option<Mask>,
+    vx: f64,
+    spacing: Spacing,
+) -> (Option<Mask>, Option<Mask>) {
+    let (Some(l), Some(r)) = (left.as_ref(), right.as_ref()) else {
+        return (left, right);
+    };
+    let area = |m: &Mask| m.iter().filter(|&&v| v).count() as f64;
+    let (al, ar) = (area(l), area(r));
+    let min_px = BALANCE_MIN_MM2 / (spacing[0] * spacing[1]);
+    if al.min(ar) < min_px || al.max(ar) <= BALANCE_RATIO * al.min(ar) {
+        return (left, right);
+    }
+    let (big, small) = if al > ar { (l, r) } else { (r, l) };
+    let (h, w) = small.dim();
+    let mirror = Array2::from_shape_fn((h, w), |(y, x)| {
+        let mx = (2.0 * vx - x as f64).round();
+        mx >= 0.0 && (mx as usize) < w && small[[y, mx as usize]]
+    });
+    let allowed = dilate_disc(&mirror, BALANCE_MARGIN_MM, spacing);
+    let cut = Array2::from_shape_fn((h, w), |p| big[p] && allowed[p]);
+    let depth = edt(&cut, spacing, true);
+    let Some((peak, &d)) = depth.indexed_iter().max_by(|a, b| a.1.total_cmp(b.1)) else {
+        return (left, right);
+    };
+    if d <= 0.0 {
+        return (left, right);
+    }
+    let cut = component_at(&cut, peak);
+    if al > ar {
+        (Some(cut), right)
+    } else {
+        (left, Some(cut))
+    }
 }
 
 /// Whether a point `dy` vertebral radii behind (negative: in front of) the body's centre and
@@ -391,6 +445,35 @@ mod tests {
             lost * 50 < area,
             "{lost} of {area} pixels of a round region cut"
         );
+    }
+
+    /// One psoas grown into an abutting organ of its own HU is cut back to its fellow's
+    /// mirror image (plus the margin); a mild asymmetry is left alone.
+    #[test]
+    fn a_psoas_far_larger_than_its_fellow_is_cut_to_its_mirror_image() {
+        let (h, w) = (100, 160);
+        let vx = 80.0;
+        let disc = |cx: f64, r: f64| {
+            Array2::from_shape_fn((h, w), move |(y, x)| {
+                (y as f64 - 50.0).hypot(x as f64 - cx) <= r
+            })
+        };
+        // Patient left (larger x) is a plain disc; the right one has an organ grown on.
+        let left = disc(110.0, 15.0);
+        let organ = Array2::from_shape_fn((h, w), |(y, x)| (30..75).contains(&y) && x < 50);
+        let grown = Array2::from_shape_fn((h, w), |p| disc(50.0, 15.0)[p] || organ[p]);
+        let (l, r) = balance(Some(left.clone()), Some(grown), vx, [1.0, 1.0]);
+        assert_eq!(l.unwrap(), left, "the smaller side is untouched");
+        let r = r.unwrap();
+        assert!(r[[50, 50]], "the muscle's centre stays");
+        assert!(
+            !r[[50, 20]] && !r[[70, 40]],
+            "the organ beyond the margin is cut"
+        );
+        assert!(r[[50, 34]], "the muscle within the margin stays");
+        // 15 against 16 pixels of radius (ratio 1.14): nothing changes.
+        let (l, r) = balance(Some(left.clone()), Some(disc(50.0, 16.0)), vx, [1.0, 1.0]);
+        assert_eq!((l.unwrap(), r.unwrap()), (left, disc(50.0, 16.0)));
     }
 
     /// In front of the body the psoas may bulge forward beside the midline, but not at the
