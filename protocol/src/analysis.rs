@@ -221,6 +221,11 @@ pub struct Metrics {
     pub sarcopenic: Derived<bool>,
     /// Where the masks came from: `classical`, `model`, or `operator:<tissue>`.
     pub mask_source: String,
+    /// What the classical segmenter adjusted and a reviewer should check on the overlays,
+    /// one line per slice and adjustment (a psoas cut back to its fellow's mirror image).
+    /// Empty for model and operator masks; absent in results written before it existed.
+    #[serde(default)]
+    pub segmentation_notes: Vec<String>,
 }
 
 /// Which method produced each part of a result.

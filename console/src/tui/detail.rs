@@ -500,6 +500,19 @@ impl DetailView {
             "masks".into(),
             m.mask_source.clone(),
         ]));
+        // What the segmenter adjusted, for the reviewer to check on the overlays.
+        for note in &m.segmentation_notes {
+            rows.push(
+                Row::new(vec![
+                    "check".to_string(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    note.clone(),
+                ])
+                .style(Style::new().fg(t.warn)),
+            );
+        }
         let header = Row::new(["TISSUE", "AREA cm²", "HU", "HU SD", "VOL cm³"])
             .style(t.dim().add_modifier(Modifier::BOLD));
         frame.render_widget(

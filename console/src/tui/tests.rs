@@ -159,6 +159,10 @@ fn results(v: i64, measured: bool) -> ResultVersion {
                 psoas_index_cm2_m2: Derived::known(6.1),
                 sarcopenic: Derived::missing("sex unknown"),
                 mask_source: "classical".into(),
+                segmentation_notes: vec![
+                    "slice 41 (z -150.0 mm): psoas right cut back to the mirror image of the left"
+                        .into(),
+                ],
             }),
             metrics_missing_reason: (!measured).then(|| "awaiting L3 review".into()),
             methods: Methods {
@@ -901,6 +905,17 @@ fn all_views() -> Vec<(&'static str, App, &'static [&'static str])> {
         .collect())));
     v.push(("stats", stats, &["stats", "api_calls_l3_detect", "bob"]));
     v
+}
+
+/// The segmenter's notes (a psoas cut back) show under the results, for the reviewer.
+#[test]
+fn segmentation_notes_show_under_the_results() {
+    let app = on_detail(JobState::Done, true);
+    let text = screen(&app, 200, 60);
+    assert!(
+        text.contains("check") && text.contains("psoas right cut back to the mirror image"),
+        "{text}"
+    );
 }
 
 #[test]

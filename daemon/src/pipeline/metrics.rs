@@ -412,6 +412,7 @@ pub fn compute(
         psoas_index_cm2_m2: psoas_index,
         sarcopenic,
         mask_source: mask_source.to_string(),
+        segmentation_notes: Vec::new(),
     })
 }
 

@@ -253,27 +253,45 @@ pub fn measure(
     let total = ks.len() as f64;
     let windows = opts.windows;
     let model = opts.models.tissue.as_deref();
-    let mut slices: Vec<SliceLabels> = ks
+    let segmented: Vec<(SliceLabels, Vec<String>)> = ks
         .par_iter()
         .map(|&k| {
-            let labels = match model {
-                Some(m) => m.segment(vol.slice(k))?,
-                None => tissue::segment_slice(vol.slice(k), vol.pixel_spacing, &windows),
+            let (labels, notes) = match model {
+                Some(m) => (m.segment(vol.slice(k))?, Vec::new()),
+                None => tissue::segment_slice_noted(vol.slice(k), vol.pixel_spacing, &windows),
             };
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
             progress(Stage::Segment, n as f64 / total);
-            Ok(SliceLabels { index: k, labels })
+            // Each note names its slice by index and z, as the CSV rows do.
+            let z = vol.z_mm.get(k).copied().unwrap_or(f64::NAN);
+            let notes = notes
+                .into_iter()
+                .map(|n| format!("slice {k} (z {z:.1} mm): {n}"))
+                .collect();
+            Ok((SliceLabels { index: k, labels }, notes))
         })
         .collect::<Result<_, ModelError>>()?;
     let segment_ms = ms(t);
+    // The operator's masks replace the mid slice's: its notes no longer apply.
+    let mid = finding.mid_slice_index.map(|m| m as usize);
+    let (mut slices, notes): (Vec<SliceLabels>, Vec<Vec<String>>) = segmented
+        .into_iter()
+        .map(|(s, n)| {
+            let stale = !overrides.is_empty() && Some(s.index) == mid;
+            (s, if stale { Vec::new() } else { n })
+        })
+        .unzip();
     let method = model.map_or_else(|| "classical".to_string(), TissueModel::method);
     measure_labels(vol, finding, &mut slices, overrides, &method, progress).map(
-        |(metrics, tissue_method, metrics_ms)| Measurement {
-            slices,
-            metrics,
-            tissue_method,
-            segment_ms,
-            metrics_ms,
+        |(mut metrics, tissue_method, metrics_ms)| {
+            metrics.segmentation_notes = notes.into_iter().flatten().collect();
+            Measurement {
+                slices,
+                metrics,
+                tissue_method,
+                segment_ms,
+                metrics_ms,
+            }
         },
     )
 }

@@ -129,16 +129,27 @@ pub fn segment_slice(
     pixel_spacing: [f64; 2],
     windows: &HuWindows,
 ) -> Array2<u8> {
+    segment_slice_noted(hu, pixel_spacing, windows).0
+}
+
+/// [`segment_slice`], with a line for each adjustment a reviewer should check on the
+/// overlays (a psoas cut back to its fellow's mirror image).
+pub fn segment_slice_noted(
+    hu: ArrayView2<i16>,
+    pixel_spacing: [f64; 2],
+    windows: &HuWindows,
+) -> (Array2<u8>, Vec<String>) {
     let (h, w) = hu.dim();
     let mut labels = Array2::<u8>::from_elem((h, w), BACKGROUND);
+    let mut notes = Vec::new();
     if h < 8 || w < 8 {
-        return labels;
+        return (labels, notes);
     }
     let spacing = sanitise_spacing(pixel_spacing);
     let hu_f = hu.mapv(f32::from);
     let body = body::body_mask(&hu_f, spacing);
     let Some([by0, by1, bx0, bx1]) = body::bbox(&body) else {
-        return labels;
+        return (labels, notes);
     };
     // Work on the body's bounding box plus a margin: most of a 512² slice is air.
     let margin = 3;
@@ -151,9 +162,10 @@ pub fn segment_slice(
         body.slice(crop).to_owned(),
         spacing,
         windows,
+        &mut notes,
     );
     labels.slice_mut(crop).assign(&sub);
-    labels
+    (labels, notes)
 }
 
 fn sanitise_spacing(sp: [f64; 2]) -> Spacing {
@@ -173,6 +185,7 @@ fn segment_crop(
     body: Mask,
     spacing: Spacing,
     windows: &HuWindows,
+    notes: &mut Vec<String>,
 ) -> Array2<u8> {
     let (h, w) = hu.dim();
     let mut out = Array2::<u8>::from_elem((h, w), BACKGROUND);
@@ -309,8 +322,9 @@ fn segment_crop(
         };
         let (smooth_w, cavity_w, ring_w) = (win.cut(&smooth), win.cut(&cavity), win.cut(&ring));
         let frac = psoas::muscle_fraction(&smooth_w, spacing, &local, muscle_hu, &cavity_w, mwin);
-        let (left, right) =
+        let (left, right, trimmed) =
             psoas::find_psoas(&smooth_w, spacing, &local, muscle_hu, &ring_w, &frac, mwin);
+        notes.extend(trimmed.map(|t| t.note()));
         let mut blocked = ring_w.clone();
         for mask in [&left, &right].into_iter().flatten() {
             ndarray::Zip::from(&mut blocked)

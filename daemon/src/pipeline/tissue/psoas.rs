@@ -197,8 +197,33 @@ pub(crate) fn muscle_fraction(
     box_mean(&like, size)
 }
 
-/// The two psoas regions `(patient left, patient right)`; `None` where no seed was found.
-/// `blocked` (the wall band) stops their growth like bone.
+/// A psoas that [`balance`] cut back: which side, and the areas (mm²) it had before and
+/// after, and that of its fellow.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Trimmed {
+    pub side: &'static str,
+    pub before_mm2: f64,
+    pub after_mm2: f64,
+    pub fellow_mm2: f64,
+}
+
+impl Trimmed {
+    /// One line for the result's segmentation notes.
+    pub(crate) fn note(&self) -> String {
+        format!(
+            "psoas {} cut back from {:.1} to {:.1} cm² (the other side {:.1} cm²): it had grown \
+             into an abutting organ, or the asymmetry is real; check the psoas overlay",
+            self.side,
+            self.before_mm2 / 100.0,
+            self.after_mm2 / 100.0,
+            self.fellow_mm2 / 100.0,
+        )
+    }
+}
+
+/// The two psoas regions `(patient left, patient right)`, `None` where no seed was found,
+/// and the side [`balance`] cut back, if any. `blocked` (the wall band) stops their growth
+/// like bone.
 #[allow(
     clippy::too_many_arguments,
     reason = "the distinct images and masks of one slice"
@@ -211,7 +236,7 @@ pub(crate) fn find_psoas(
     blocked: &Mask,
     frac: &Array2<f32>,
     window: (f32, f32),
-) -> (Option<Mask>, Option<Mask>) {
+) -> (Option<Mask>, Option<Mask>, Option<Trimmed>) {
     let (h, w) = smooth.dim();
     let (vy, vx) = spine.centre;
     let r = spine.radius_px;
@@ -300,15 +325,15 @@ fn balance(
     right: Option<Mask>,
     vx: f64,
     spacing: Spacing,
-) -> (Option<Mask>, Option<Mask>) {
+) -> (Option<Mask>, Option<Mask>, Option<Trimmed>) {
     let (Some(l), Some(r)) = (left.as_ref(), right.as_ref()) else {
-        return (left, right);
+        return (left, right, None);
     };
-    let area = |m: &Mask| m.iter().filter(|&&v| v).count() as f64;
+    let px_mm2 = spacing[0] * spacing[1];
+    let area = |m: &Mask| m.iter().filter(|&&v| v).count() as f64 * px_mm2;
     let (al, ar) = (area(l), area(r));
-    let min_px = BALANCE_MIN_MM2 / (spacing[0] * spacing[1]);
-    if al.min(ar) < min_px || al.max(ar) <= BALANCE_RATIO * al.min(ar) {
-        return (left, right);
+    if al.min(ar) < BALANCE_MIN_MM2 || al.max(ar) <= BALANCE_RATIO * al.min(ar) {
+        return (left, right, None);
     }
     let (big, small) = if al > ar { (l, r) } else { (r, l) };
     let (h, w) = small.dim();
@@ -320,16 +345,22 @@ fn balance(
     let cut = Array2::from_shape_fn((h, w), |p| big[p] && allowed[p]);
     let depth = edt(&cut, spacing, true);
     let Some((peak, &d)) = depth.indexed_iter().max_by(|a, b| a.1.total_cmp(b.1)) else {
-        return (left, right);
+        return (left, right, None);
     };
     if d <= 0.0 {
-        return (left, right);
+        return (left, right, None);
     }
     let cut = component_at(&cut, peak);
+    let trimmed = Trimmed {
+        side: if al > ar { "left" } else { "right" },
+        before_mm2: al.max(ar),
+        after_mm2: area(&cut),
+        fellow_mm2: al.min(ar),
+    };
     if al > ar {
-        (Some(cut), right)
+        (Some(cut), right, Some(trimmed))
     } else {
-        (left, Some(cut))
+        (left, Some(cut), Some(trimmed))
     }
 }
 
@@ -462,9 +493,20 @@ mod tests {
         let left = disc(110.0, 15.0);
         let organ = Array2::from_shape_fn((h, w), |(y, x)| (30..75).contains(&y) && x < 50);
         let grown = Array2::from_shape_fn((h, w), |p| disc(50.0, 15.0)[p] || organ[p]);
-        let (l, r) = balance(Some(left.clone()), Some(grown), vx, [1.0, 1.0]);
+        let (l, r, trimmed) = balance(Some(left.clone()), Some(grown.clone()), vx, [1.0, 1.0]);
         assert_eq!(l.unwrap(), left, "the smaller side is untouched");
         let r = r.unwrap();
+        let count = |m: &Mask| m.iter().filter(|&&v| v).count() as f64;
+        let trimmed = trimmed.expect("the cut is reported");
+        assert_eq!(trimmed.side, "right");
+        assert_eq!(trimmed.before_mm2, count(&grown));
+        assert_eq!(trimmed.after_mm2, count(&r));
+        assert_eq!(trimmed.fellow_mm2, count(&left));
+        assert!(
+            trimmed.note().contains("psoas right cut back"),
+            "{}",
+            trimmed.note()
+        );
         assert!(r[[50, 50]], "the muscle's centre stays");
         assert!(
             !r[[50, 20]] && !r[[70, 40]],
@@ -472,8 +514,9 @@ mod tests {
         );
         assert!(r[[50, 34]], "the muscle within the margin stays");
         // 15 against 16 pixels of radius (ratio 1.14): nothing changes.
-        let (l, r) = balance(Some(left.clone()), Some(disc(50.0, 16.0)), vx, [1.0, 1.0]);
+        let (l, r, trimmed) = balance(Some(left.clone()), Some(disc(50.0, 16.0)), vx, [1.0, 1.0]);
         assert_eq!((l.unwrap(), r.unwrap()), (left, disc(50.0, 16.0)));
+        assert_eq!(trimmed, None);
     }
 
     /// In front of the body the psoas may bulge forward beside the midline, but not at the
