@@ -422,11 +422,24 @@ impl DetailView {
     fn draw_results(&self, app: &App, frame: &mut Frame, area: Rect) {
         let t = &app.theme;
         let title = match &self.results {
-            Some(r) => format!(
-                " results v{} ({}) ←/→ version ",
-                r.info.version,
-                r.info.kind.as_str()
-            ),
+            Some(r) => {
+                // The title stays in view at any size; the notes' rows may not.
+                let notes = r
+                    .analysis
+                    .metrics
+                    .as_ref()
+                    .map_or(0, |m| m.segmentation_notes.len());
+                let check = if notes > 0 {
+                    format!("· {notes} to check ")
+                } else {
+                    String::new()
+                };
+                format!(
+                    " results v{} ({}) {check}←/→ version ",
+                    r.info.version,
+                    r.info.kind.as_str()
+                )
+            }
             None => " results ".into(),
         };
         let b = block(t, title);

@@ -800,7 +800,7 @@ fn all_views() -> Vec<(&'static str, App, &'static [&'static str])> {
     v.push((
         "job done",
         on_detail(JobState::Done, true),
-        &["job 7", "results v1", "152.25"],
+        &["job 7", "results v1", "1 to check", "152.25"],
     ));
     let mut series = online(Role::Admin);
     series.push(View::Series, true);
