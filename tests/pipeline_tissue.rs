@@ -442,4 +442,33 @@ fn psoas_cut_back_is_noted_in_the_result() {
         json.contains("\"segmentation_notes\":[\"slice "),
         "notes missing from JSON"
     );
+
+    // An operator's psoas mask on a noted slice (made the mid slice) drops that slice's
+    // notes and keeps the others'.
+    use idoctor_daemon::pipeline::labels::is_psoas;
+    use idoctor_daemon::pipeline::metrics::{MaskOverride, OverrideTissue};
+    let noted = |notes: &[String], k: usize| {
+        notes
+            .iter()
+            .filter(|n| n.starts_with(&format!("slice {k} ")))
+            .count()
+    };
+    let ph = generate(&PhantomOptions::new(4, 125, 512));
+    let mut finding = ph.truth_finding();
+    let k = *ks
+        .iter()
+        .find(|&&k| noted(&m.segmentation_notes, k) > 0)
+        .expect("a noted slice");
+    finding.mid_slice_index = Some(k as u32);
+    let ov = MaskOverride {
+        tissue: OverrideTissue::Psoas,
+        mask: ph.labels_of(k).mapv(is_psoas),
+    };
+    let with_ov = measure(&ph.volume, &finding, &[ov], &opts, &no_progress).expect("measured");
+    let notes = &with_ov.metrics.segmentation_notes;
+    assert_eq!(noted(notes, k), 0, "{notes:?}");
+    assert_eq!(
+        notes.len(),
+        m.segmentation_notes.len() - noted(&m.segmentation_notes, k)
+    );
 }

@@ -253,7 +253,12 @@ pub fn measure(
     let total = ks.len() as f64;
     let windows = opts.windows;
     let model = opts.models.tissue.as_deref();
-    let segmented: Vec<(SliceLabels, Vec<String>)> = ks
+    // The operator's masks replace the mid slice's: its notes no longer apply.
+    let replaced = finding
+        .mid_slice_index
+        .filter(|_| !overrides.is_empty())
+        .map(|m| m as usize);
+    let (mut slices, notes): (Vec<SliceLabels>, Vec<Vec<String>>) = ks
         .par_iter()
         .map(|&k| {
             let (labels, notes) = match model {
@@ -266,21 +271,15 @@ pub fn measure(
             let z = vol.z_mm.get(k).copied().unwrap_or(f64::NAN);
             let notes = notes
                 .into_iter()
+                .filter(|_| replaced != Some(k))
                 .map(|n| format!("slice {k} (z {z:.1} mm): {n}"))
                 .collect();
             Ok((SliceLabels { index: k, labels }, notes))
         })
-        .collect::<Result<_, ModelError>>()?;
-    let segment_ms = ms(t);
-    // The operator's masks replace the mid slice's: its notes no longer apply.
-    let mid = finding.mid_slice_index.map(|m| m as usize);
-    let (mut slices, notes): (Vec<SliceLabels>, Vec<Vec<String>>) = segmented
+        .collect::<Result<Vec<_>, ModelError>>()?
         .into_iter()
-        .map(|(s, n)| {
-            let stale = !overrides.is_empty() && Some(s.index) == mid;
-            (s, if stale { Vec::new() } else { n })
-        })
         .unzip();
+    let segment_ms = ms(t);
     let method = model.map_or_else(|| "classical".to_string(), TissueModel::method);
     measure_labels(vol, finding, &mut slices, overrides, &method, progress).map(
         |(mut metrics, tissue_method, metrics_ms)| {

@@ -343,8 +343,7 @@ fn balance(
     });
     let allowed = dilate_disc(&mirror, BALANCE_MARGIN_MM, spacing);
     let cut = Array2::from_shape_fn((h, w), |p| big[p] && allowed[p]);
-    let depth = edt(&cut, spacing, true);
-    let Some((peak, &d)) = depth.indexed_iter().max_by(|a, b| a.1.total_cmp(b.1)) else {
+    let Some((peak, d)) = deepest(&edt(&cut, spacing, true)) else {
         return (left, right, None);
     };
     if d <= 0.0 {
@@ -377,10 +376,10 @@ fn too_far_forward(dy: f64, dx: f64) -> bool {
 /// behind it, a kidney or liver tip beside it), and is cut off.
 fn prune_protrusions(region: &Mask, spacing: Spacing) -> Mask {
     let depth = edt(region, spacing, true);
-    let Some((peak, &deepest)) = depth.indexed_iter().max_by(|a, b| a.1.total_cmp(b.1)) else {
+    let Some((peak, max_depth)) = deepest(&depth) else {
         return region.clone();
     };
-    let radius = PRUNE_FRACTION * f64::from(deepest);
+    let radius = PRUNE_FRACTION * f64::from(max_depth);
     if radius <= spacing[0].max(spacing[1]) {
         return region.clone();
     }
@@ -391,6 +390,14 @@ fn prune_protrusions(region: &Mask, spacing: Spacing) -> Mask {
         return region.clone();
     }
     component_at(&opened, peak)
+}
+
+/// The deepest point of a depth map (an [`edt`] of a mask) and its depth; `None` when empty.
+fn deepest(depth: &Array2<f32>) -> Option<((usize, usize), f32)> {
+    depth
+        .indexed_iter()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(p, &d)| (p, d))
 }
 
 /// The row (pixels) behind which no psoas lies: `BACK_LIMIT` vertebral radii behind the
