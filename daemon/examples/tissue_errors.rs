@@ -4,6 +4,9 @@
 //!
 //! `cargo run --release -p idoctor-daemon --example tissue_errors -- OUT_DIR SEED…`
 //! (seeds 0..20 when none are given; slice counts cycle as in the phantom accuracy test).
+//! `ZOOM=1` crops the PNG to the true psoas with a margin, at 4×; `LABELS=1` draws the
+//! predicted labels instead (truth psoas brightened, white where it got no label); `RAW=1`
+//! the slice in a narrow soft-tissue window.
 
 use std::path::PathBuf;
 
@@ -138,8 +141,9 @@ fn main() -> anyhow::Result<()> {
                     .count()
             };
             println!(
-                "         HU: psoas {:.0}, other muscle {:.0}, false muscle {:.0}; false psoas {} px at {:.0} HU, false wall {} px at {:.0} HU, false paraspinal {} px at {:.0} HU",
+                "         HU: psoas {:.1}, paraspinal {:.1}, other muscle {:.0}, false muscle {:.0}; false psoas {} px at {:.0} HU, false wall {} px at {:.0} HU, false paraspinal {} px at {:.0} HU",
                 mean_hu(&|_, b| labels::is_psoas(b)),
+                mean_hu(&|_, b| b == labels::PARASPINAL),
                 mean_hu(&|_, b| labels::is_muscle(b) && !labels::is_psoas(b)),
                 mean_hu(&|a, b| labels::is_muscle(a) && !labels::is_muscle(b)),
                 count(&|a, b| labels::is_psoas(a) && !labels::is_muscle(b)),
@@ -154,6 +158,22 @@ fn main() -> anyhow::Result<()> {
                 let (y, x) = (y as usize, x as usize);
                 let g = ((f32::from(hu[[y, x]]) + 200.0) / 500.0 * 255.0).clamp(0.0, 255.0) as u8;
                 let (a, b) = (focus(pred[[y, x]]), focus(truth[[y, x]]));
+                if std::env::var_os("LABELS").is_some() {
+                    // Predicted labels; truth psoas pixels brightened.
+                    let t = if labels::is_psoas(truth[[y, x]]) {
+                        80
+                    } else {
+                        0
+                    };
+                    return match pred[[y, x]] {
+                        labels::PSOAS_LEFT => image::Rgb([0, 150 + t, 0]),
+                        labels::PSOAS_RIGHT => image::Rgb([0, 100 + t, 150 + t]),
+                        labels::PARASPINAL => image::Rgb([150 + t, 150 + t, 0]),
+                        labels::IMAT => image::Rgb([150 + t, 0, 150 + t]),
+                        _ if t > 0 => image::Rgb([255, 255, 255]),
+                        _ => image::Rgb([g / 2, g / 2, g / 2]),
+                    };
+                }
                 if std::env::var_os("RAW").is_some() {
                     // A narrow soft-tissue window (0–80 HU) to tell organs from muscle.
                     let g = (f32::from(hu[[y, x]]) / 80.0 * 255.0).clamp(0.0, 255.0) as u8;
@@ -167,9 +187,16 @@ fn main() -> anyhow::Result<()> {
                 }
             });
             // The body's bounding box, doubled, so the errors are visible.
+            let zoom = std::env::var_os("ZOOM").is_some();
             let inside: Vec<(usize, usize)> = hu
                 .indexed_iter()
-                .filter(|(_, v)| **v > -500)
+                .filter(|(p, v)| {
+                    if zoom {
+                        labels::is_psoas(truth[*p])
+                    } else {
+                        **v > -500
+                    }
+                })
                 .map(|(p, _)| p)
                 .collect();
             let (y0, y1) = (
@@ -180,6 +207,9 @@ fn main() -> anyhow::Result<()> {
                 inside.iter().map(|p| p.1).min().unwrap_or(0),
                 inside.iter().map(|p| p.1).max().unwrap_or(w - 1),
             );
+            let m = if zoom { 25 } else { 0 };
+            let (y0, x0) = (y0.saturating_sub(m), x0.saturating_sub(m));
+            let (y1, x1) = ((y1 + m).min(h - 1), (x1 + m).min(w - 1));
             let crop = image::imageops::crop_imm(
                 &img,
                 x0 as u32,
@@ -190,8 +220,8 @@ fn main() -> anyhow::Result<()> {
             .to_image();
             let big = image::imageops::resize(
                 &crop,
-                crop.width() * 2,
-                crop.height() * 2,
+                crop.width() * if zoom { 4 } else { 2 },
+                crop.height() * if zoom { 4 } else { 2 },
                 image::imageops::FilterType::Nearest,
             );
             big.save(out.join(format!("seed{seed:02}-slice{k}.png")))?;

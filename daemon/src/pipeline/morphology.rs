@@ -656,6 +656,48 @@ pub(crate) fn fill_polygon(shape: (usize, usize), pts: &[(f64, f64)]) -> Mask {
     out
 }
 
+/// The convex hull of a mask's pixel centres as `(y, x)` vertices in order (Andrew's
+/// monotone chain); empty for an empty mask. Only pixels on a row's ends can be vertices.
+pub(crate) fn convex_hull(mask: &Mask) -> Vec<(f64, f64)> {
+    let mut pts: Vec<(i64, i64)> = Vec::new();
+    for (y, row) in mask.rows().into_iter().enumerate() {
+        let mut on = row.indexed_iter().filter(|(_, m)| **m).map(|(x, _)| x);
+        if let Some(first) = on.next() {
+            let last = on.last().unwrap_or(first);
+            pts.push((y as i64, first as i64));
+            if last != first {
+                pts.push((y as i64, last as i64));
+            }
+        }
+    }
+    pts.sort_unstable();
+    if pts.len() < 3 {
+        return pts.iter().map(|&(y, x)| (y as f64, x as f64)).collect();
+    }
+    let cross = |o: (i64, i64), a: (i64, i64), b: (i64, i64)| {
+        (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
+    };
+    let mut hull: Vec<(i64, i64)> = Vec::with_capacity(2 * pts.len());
+    for pass in 0..2 {
+        let start = hull.len();
+        let iter: Box<dyn Iterator<Item = &(i64, i64)>> = if pass == 0 {
+            Box::new(pts.iter())
+        } else {
+            Box::new(pts.iter().rev())
+        };
+        for &p in iter {
+            while hull.len() >= start + 2
+                && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0
+            {
+                hull.pop();
+            }
+            hull.push(p);
+        }
+        hull.pop();
+    }
+    hull.iter().map(|&(y, x)| (y as f64, x as f64)).collect()
+}
+
 /// Median of a non-empty slice (upper median for even lengths), or `None`.
 pub(crate) fn median(vals: &mut [f32]) -> Option<f32> {
     if vals.is_empty() {
@@ -701,6 +743,21 @@ mod tests {
         for (x, y) in a.iter().zip(b.iter()) {
             assert!((x - y).abs() < 1e-4, "{x} vs {y}");
         }
+    }
+
+    /// The hull of an L shape is the triangle-cut square; filled, it adds exactly the
+    /// pixels on or under the diagonal between the arms' ends.
+    #[test]
+    fn convex_hull_of_an_l_shape_fills_its_notch() {
+        let l = Mask::from_shape_fn((10, 10), |(y, x)| (x <= 2 || y >= 7) && y >= 1 && x <= 8);
+        let hull = convex_hull(&l);
+        let filled = fill_polygon(l.dim(), &hull);
+        for ((y, x), &inside) in filled.indexed_iter() {
+            // The hull runs from (1, 0)…(1, 2) down to (7, 8)…(9, 8).
+            let under = y >= 1 && x <= 8 && (x <= 2 || (y as f64 - 1.0) >= (x as f64 - 2.0));
+            assert_eq!(inside, under, "pixel ({y}, {x})");
+        }
+        assert!(convex_hull(&Mask::from_elem((4, 4), false)).is_empty());
     }
 
     #[test]

@@ -20,7 +20,10 @@
 //!    are partial-volume edges of gas or lung, not fat, and are left unlabelled;
 //! 6. the psoas and paraspinal labels grown back through muscle-window pixels to the muscle's
 //!    edge, and around the posterior elements into the muscle against the bone;
-//! 7. IMAT kept only where fat lies between one muscle's pixels; fat the compartments
+//! 7. each psoas finished ([`border`]): filled to its convex hull, its border with the
+//!    paraspinal muscle behind it moved to where the HU changes, and unlabelled muscle of
+//!    its own HU against it reclaimed;
+//! 8. IMAT kept only where fat lies between one muscle's pixels; fat the compartments
 //!    overshot onto at a muscle's face goes back to the SAT or VAT it touches ([`imat`]).
 //!
 //! All geometry runs on lightly smoothed HU; labels use the raw HU, so an ideal compartment
@@ -28,6 +31,7 @@
 //! milliseconds; the caller runs slices in parallel.
 
 mod body;
+mod border;
 mod imat;
 use super::morphology;
 mod psoas;
@@ -382,6 +386,7 @@ fn segment_crop(
         });
         grow_muscle_rims(&mut out, &allowed, &smooth, sp, muscle_hu, spacing);
         grow_paraspinal(&mut out, &allowed, &smooth, sp, spacing);
+        border::settle(&mut out, &hu_f, sp, spacing, mwin);
         for (l, v) in out.iter().zip(visceral.iter_mut()) {
             if *l != BACKGROUND {
                 *v = false;
