@@ -60,16 +60,36 @@ pub(super) fn settle(
     spacing: Spacing,
     window: (f32, f32),
 ) {
+    let slice = Slice {
+        hu,
+        spine,
+        spacing,
+        window,
+    };
     for label in [PSOAS_LEFT, PSOAS_RIGHT] {
-        fill_hull(out, hu, spine, window, label);
-        settle_paraspinal_border(out, hu, spine, spacing, window, label);
-        reclaim(out, hu, spine, spacing, window, label);
+        fill_hull(out, &slice, label);
+        settle_paraspinal_border(out, &slice, label);
+        reclaim(out, &slice, label);
+    }
+}
+
+/// The slice the rules work on: its HU, vertebra, pixel spacing and muscle window.
+struct Slice<'a> {
+    hu: &'a Array2<f32>,
+    spine: &'a Spine,
+    spacing: Spacing,
+    window: (f32, f32),
+}
+
+impl Slice<'_> {
+    fn is_muscle(&self, v: f32) -> bool {
+        (self.window.0..=self.window.1).contains(&v)
     }
 }
 
 /// Rule 1: muscle inside the psoas's convex hull (the paraspinal label's tongues into it,
 /// the wedges behind fat streaks that growth did not cross) joins it.
-fn fill_hull(out: &mut Array2<u8>, hu: &Array2<f32>, spine: &Spine, window: (f32, f32), label: u8) {
+fn fill_hull(out: &mut Array2<u8>, slice: &Slice, label: u8) {
     let Some(win) = bounding_window(out, label, 0.0, [1.0, 1.0]) else {
         return;
     };
@@ -79,8 +99,8 @@ fn fill_hull(out: &mut Array2<u8>, hu: &Array2<f32>, spine: &Spine, window: (f32
         let q = (p.0 + win.y0, p.1 + win.x0);
         if inside
             && matches!(out[q], PARASPINAL | BACKGROUND)
-            && !spine.region[q]
-            && (window.0..=window.1).contains(&hu[q])
+            && !slice.spine.region[q]
+            && slice.is_muscle(slice.hu[q])
         {
             out[q] = label;
         }
@@ -88,20 +108,14 @@ fn fill_hull(out: &mut Array2<u8>, hu: &Array2<f32>, spine: &Spine, window: (f32
 }
 
 /// Rule 2: the border with the paraspinal muscle behind the body's centre, by HU.
-fn settle_paraspinal_border(
-    out: &mut Array2<u8>,
-    hu: &Array2<f32>,
-    spine: &Spine,
-    spacing: Spacing,
-    window: (f32, f32),
-    label: u8,
-) {
+fn settle_paraspinal_border(out: &mut Array2<u8>, slice: &Slice, label: u8) {
+    let spacing = slice.spacing;
     let Some(win) = bounding_window(out, label, f64::from(PARA_CORE_MM.1), spacing) else {
         return;
     };
     let lab = win.cut(out);
-    let hu_w = win.cut(hu);
-    let muscle = hu_w.mapv(|v| (window.0..=window.1).contains(&v));
+    let hu_w = win.cut(slice.hu);
+    let muscle = hu_w.mapv(|v| slice.is_muscle(v));
     let psoas = lab.mapv(|l| l == label);
     let para = lab.mapv(|l| l == PARASPINAL);
     let to_psoas = edt(&psoas.mapv(|m| !m), spacing, false);
@@ -116,19 +130,10 @@ fn settle_paraspinal_border(
     if !touching.iter().any(|&t| t) {
         return;
     }
-    let core = |mask: &Mask, depth: &Array2<f32>, near: &dyn Fn((usize, usize)) -> bool| {
-        let mut v: Vec<f32> = mask
-            .indexed_iter()
-            .filter(|&(p, &m)| m && depth[p] >= CORE_MM && muscle[p] && near(p))
-            .map(|(p, _)| hu_w[p])
-            .collect();
-        (v.len() >= MIN_CORE_PX).then(|| median(&mut v)).flatten()
-    };
+    let near_psoas = |p: (usize, usize)| (PARA_CORE_MM.0..=PARA_CORE_MM.1).contains(&to_psoas[p]);
     let (Some(hu_psoas), Some(hu_para)) = (
-        core(&psoas, &depth_psoas, &|_| true),
-        core(&para, &depth_para, &|p| {
-            (PARA_CORE_MM.0..=PARA_CORE_MM.1).contains(&to_psoas[p])
-        }),
+        core_median(&hu_w, &muscle, &depth_psoas, |_| true),
+        core_median(&hu_w, &muscle, &depth_para, near_psoas),
     ) else {
         return;
     };
@@ -136,7 +141,7 @@ fn settle_paraspinal_border(
         return;
     }
     let to_border = edt(&touching.mapv(|t| !t), spacing, false);
-    let body_y = spine.body_centre.0 - win.y0 as f64;
+    let body_y = slice.spine.body_centre.0 - win.y0 as f64;
     let either = Array2::from_shape_fn(psoas.dim(), |p| (psoas[p] || para[p]) && muscle[p]);
     let contested = Array2::from_shape_fn(psoas.dim(), |(y, x)| {
         either[(y, x)] && to_border[(y, x)] <= BAND_MM && y as f64 > body_y
@@ -161,33 +166,19 @@ fn settle_paraspinal_border(
 }
 
 /// Rule 3: unlabelled muscle of the psoas's own HU against it joins it.
-fn reclaim(
-    out: &mut Array2<u8>,
-    hu: &Array2<f32>,
-    spine: &Spine,
-    spacing: Spacing,
-    window: (f32, f32),
-    label: u8,
-) {
+fn reclaim(out: &mut Array2<u8>, slice: &Slice, label: u8) {
+    let spacing = slice.spacing;
     let Some(win) = bounding_window(out, label, f64::from(RECLAIM_MM) + 1.0, spacing) else {
         return;
     };
     let lab = win.cut(out);
-    let hu_w = win.cut(hu);
-    let bone = win.cut(&spine.region);
+    let hu_w = win.cut(slice.hu);
+    let bone = win.cut(&slice.spine.region);
     let bone_depth = edt(&bone, spacing, false);
-    let muscle = hu_w.mapv(|v| (window.0..=window.1).contains(&v));
+    let muscle = hu_w.mapv(|v| slice.is_muscle(v));
     let psoas = lab.mapv(|l| l == label);
     let depth = edt(&psoas, spacing, true);
-    let mut core: Vec<f32> = psoas
-        .indexed_iter()
-        .filter(|&(p, &m)| m && depth[p] >= CORE_MM && muscle[p])
-        .map(|(p, _)| hu_w[p])
-        .collect();
-    let Some(core) = (core.len() >= MIN_CORE_PX)
-        .then(|| median(&mut core))
-        .flatten()
-    else {
+    let Some(core) = core_median(&hu_w, &muscle, &depth, |_| true) else {
         return;
     };
     let to_psoas = edt(&psoas.mapv(|m| !m), spacing, false);
@@ -213,6 +204,22 @@ fn reclaim(
             out[(p.0 + win.y0, p.1 + win.x0)] = label;
         }
     }
+}
+
+/// Median HU of a muscle's core: the muscle-window pixels at least `CORE_MM` deep in it
+/// (`depth` is its distance map) that `keep` accepts; `None` with under `MIN_CORE_PX`.
+fn core_median(
+    hu: &Array2<f32>,
+    muscle: &Mask,
+    depth: &Array2<f32>,
+    keep: impl Fn((usize, usize)) -> bool,
+) -> Option<f32> {
+    let mut v: Vec<f32> = hu
+        .indexed_iter()
+        .filter(|&(p, _)| muscle[p] && depth[p] >= CORE_MM && keep(p))
+        .map(|(_, &v)| v)
+        .collect();
+    (v.len() >= MIN_CORE_PX).then(|| median(&mut v)).flatten()
 }
 
 /// Mean of `hu` over the `pool` pixels in a `LOCAL_MM` box around each pixel; `None` where
@@ -281,6 +288,15 @@ mod tests {
         }
     }
 
+    fn slice<'a>(hu: &'a Array2<f32>, spine: &'a Spine) -> Slice<'a> {
+        Slice {
+            hu,
+            spine,
+            spacing: SP,
+            window: WINDOW,
+        }
+    }
+
     fn disc(y: usize, x: usize, r: f64) -> bool {
         (y as f64 - 40.0).hypot(x as f64 - 30.0) <= r
     }
@@ -312,7 +328,7 @@ mod tests {
                 }
             });
             let mut out = labels.clone();
-            settle_paraspinal_border(&mut out, &hu, &spine(dim), SP, WINDOW, PSOAS_LEFT);
+            settle_paraspinal_border(&mut out, &slice(&hu, &spine(dim)), PSOAS_LEFT);
             for ((y, x), &l) in out.indexed_iter() {
                 if disc(y, x, 13.0) {
                     assert_eq!(l, PSOAS_LEFT, "psoas pixel ({y}, {x})");
@@ -362,7 +378,7 @@ mod tests {
         out[[45, 30]] = BACKGROUND;
         let mut hu = hu;
         hu[[45, 30]] = FAT;
-        fill_hull(&mut out, &hu, &spine(dim), WINDOW, PSOAS_LEFT);
+        fill_hull(&mut out, &slice(&hu, &spine(dim)), PSOAS_LEFT);
         for ((y, x), &l) in out.indexed_iter() {
             if (y, x) == (45, 30) {
                 assert_eq!(l, BACKGROUND, "the fat pixel");
@@ -396,7 +412,7 @@ mod tests {
                     BACKGROUND
                 }
             });
-            reclaim(&mut out, &hu, &spine(dim), SP, WINDOW, PSOAS_LEFT);
+            reclaim(&mut out, &slice(&hu, &spine(dim)), PSOAS_LEFT);
             for ((y, x), &l) in out.indexed_iter() {
                 let rim = disc(y, x, 15.0) && !disc(y, x, 13.0);
                 let d = (y as f64 - 40.0).hypot(x as f64 - 30.0);
