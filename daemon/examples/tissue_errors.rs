@@ -95,7 +95,7 @@ fn main() -> anyhow::Result<()> {
                 .join(" ")
         };
         println!(
-            "seed {seed:2} muscle mean {mean:.3} worst {:.3} (slice {}) | false muscle on truth [{}] | missed muscle labelled [{}]",
+            "seed {seed:2} muscle mean {mean:.4} worst {:.3} (slice {}) | false muscle on truth [{}] | missed muscle labelled [{}]",
             worst.0,
             worst.1,
             fmt(&fp),
