@@ -22,10 +22,9 @@
 
 use ndarray::Array2;
 
-use super::morphology::{
-    Mask, Spacing, Window, box_mean, component_at, convex_hull, edt, fill_polygon, median,
-};
-use super::psoas::deepest;
+use super::body::bbox;
+use super::morphology::{Mask, Spacing, Window, box_mean, convex_hull, edt, fill_polygon, median};
+use super::psoas::keep_piece_at_deepest;
 use super::spine::Spine;
 use crate::pipeline::labels::{BACKGROUND, PARASPINAL, PSOAS_LEFT, PSOAS_RIGHT};
 
@@ -90,7 +89,7 @@ impl Slice<'_> {
 /// Rule 1: muscle inside the psoas's convex hull (the paraspinal label's tongues into it,
 /// the wedges behind fat streaks that growth did not cross) joins it.
 fn fill_hull(out: &mut Array2<u8>, slice: &Slice, label: u8) {
-    let Some(win) = bounding_window(out, label, 0.0, [1.0, 1.0]) else {
+    let Some(win) = bounding_window(out, label, 0.0, slice.spacing) else {
         return;
     };
     let lab = win.cut(out);
@@ -234,13 +233,6 @@ fn local_mean(hu: &Array2<f32>, pool: &Mask, spacing: Spacing) -> Array2<Option<
     Array2::from_shape_fn(hu.dim(), |p| (count[p] > 0.0).then(|| sum[p] / count[p]))
 }
 
-/// The piece of `mask` holding the deepest point of the psoas before the change (`depth`
-/// is its distance map); `None` when that point left the mask.
-fn keep_piece_at_deepest(mask: &Mask, depth: &Array2<f32>) -> Option<Mask> {
-    let (peak, _) = deepest(depth)?;
-    mask[peak].then(|| component_at(mask, peak))
-}
-
 /// The window around the pixels labelled `label`, grown by `margin_mm`; `None` when there
 /// are none.
 fn bounding_window(
@@ -249,15 +241,7 @@ fn bounding_window(
     margin_mm: f64,
     spacing: Spacing,
 ) -> Option<Window> {
-    let (mut y0, mut y1, mut x0, mut x1) = (usize::MAX, 0, usize::MAX, 0);
-    for ((y, x), &l) in out.indexed_iter() {
-        if l == label {
-            (y0, y1, x0, x1) = (y0.min(y), y1.max(y), x0.min(x), x1.max(x));
-        }
-    }
-    if y0 == usize::MAX {
-        return None;
-    }
+    let [y0, y1, x0, x1] = bbox(&out.mapv(|l| l == label))?;
     let centre = (0.5 * (y0 + y1) as f64, 0.5 * (x0 + x1) as f64);
     let half = [
         0.5 * (y1 - y0) as f64 * spacing[0] + margin_mm,
@@ -356,15 +340,19 @@ mod tests {
     fn muscle_inside_the_convex_hull_joins_the_psoas() {
         let dim = (80, 100);
         let notch = |y: usize, x: usize| (44..=50).contains(&y) && (24..36).contains(&x);
+        // A fat streak pixel inside the muscle, unlabelled, stays out.
+        let streak = (45, 30);
         let hu = Array2::from_shape_fn(dim, |(y, x)| {
-            if disc(y, x, 15.0) || x >= 50 {
+            if (disc(y, x, 15.0) || x >= 50) && (y, x) != streak {
                 50.0
             } else {
                 FAT
             }
         });
         let mut out = Array2::from_shape_fn(dim, |(y, x)| {
-            if notch(y, x) {
+            if (y, x) == streak {
+                BACKGROUND
+            } else if notch(y, x) {
                 PARASPINAL
             } else if disc(y, x, 15.0) {
                 PSOAS_LEFT
@@ -374,13 +362,9 @@ mod tests {
                 BACKGROUND
             }
         });
-        // A fat streak inside the muscle stays out.
-        out[[45, 30]] = BACKGROUND;
-        let mut hu = hu;
-        hu[[45, 30]] = FAT;
         fill_hull(&mut out, &slice(&hu, &spine(dim)), PSOAS_LEFT);
         for ((y, x), &l) in out.indexed_iter() {
-            if (y, x) == (45, 30) {
+            if (y, x) == streak {
                 assert_eq!(l, BACKGROUND, "the fat pixel");
             } else if notch(y, x) {
                 assert_eq!(l, PSOAS_LEFT, "notch pixel ({y}, {x})");

@@ -376,7 +376,7 @@ fn too_far_forward(dy: f64, dx: f64) -> bool {
 /// behind it, a kidney or liver tip beside it), and is cut off.
 fn prune_protrusions(region: &Mask, spacing: Spacing) -> Mask {
     let depth = edt(region, spacing, true);
-    let Some((peak, max_depth)) = deepest(&depth) else {
+    let Some((_, max_depth)) = deepest(&depth) else {
         return region.clone();
     };
     let radius = PRUNE_FRACTION * f64::from(max_depth);
@@ -386,14 +386,18 @@ fn prune_protrusions(region: &Mask, spacing: Spacing) -> Mask {
     let core = depth.mapv(|d| f64::from(d) > radius);
     let opened = dilate_disc(&core, radius, spacing);
     let opened = Array2::from_shape_fn(region.dim(), |p| opened[p] && region[p]);
-    if !opened[peak] {
-        return region.clone();
-    }
-    component_at(&opened, peak)
+    keep_piece_at_deepest(&opened, &depth).unwrap_or_else(|| region.clone())
+}
+
+/// The piece of `mask` holding the deepest point of a region before a change to it
+/// (`depth` is the region's [`edt`]); `None` when that point left the mask.
+pub(super) fn keep_piece_at_deepest(mask: &Mask, depth: &Array2<f32>) -> Option<Mask> {
+    let (peak, _) = deepest(depth)?;
+    mask[peak].then(|| component_at(mask, peak))
 }
 
 /// The deepest point of a depth map (an [`edt`] of a mask) and its depth; `None` when empty.
-pub(super) fn deepest(depth: &Array2<f32>) -> Option<((usize, usize), f32)> {
+fn deepest(depth: &Array2<f32>) -> Option<((usize, usize), f32)> {
     depth
         .indexed_iter()
         .max_by(|a, b| a.1.total_cmp(b.1))
