@@ -3,14 +3,16 @@
 //! - L3: found, with the mid slice within one slice of the truth, on every phantom;
 //! - tissues: mean Dice over the truth L3 range ≥ 0.95 for skeletal muscle, SAT and VAT
 //!   on every phantom. Reached: muscle mean 0.977, worst 0.957 (seed 10); SAT ≥ 0.999;
-//!   VAT ≥ 0.990. The muscle errors left are bowel wall and stool where a loop lies
+//!   VAT ≥ 0.992. The muscle errors left are bowel wall and stool where a loop lies
 //!   against the abdominal wall, the linea alba, a psoas grown into an abutting kidney of
 //!   its own HU and the spinal canal where the bony ring is open (`cargo run --release -p
 //!   idoctor-daemon --example tissue_errors` maps them by anatomical structure; `FOCUS=imat`
 //!   or `psoas` maps those tissues);
-//! - IMAT: mean over the 20 phantoms ≥ 0.95 (reached 0.967), and ≥ 0.93 on every one
-//!   (worst 0.935, seed 10: the fat between the wall and a bowel loop whose wall was
-//!   taken for muscle reads as a plane between muscle layers);
+//! - IMAT: ≥ 0.955 on every phantom and ≥ 0.98 on the mean (reached: mean 0.986, worst
+//!   0.962, seed 10, where fat between the wall and a bowel loop whose wall was taken for
+//!   muscle reads as a plane between muscle layers). Before small fat-wedge tips open to
+//!   SAT or VAT were handed to that fat (`tissue::imat`), the mean was 0.967 and seed 10
+//!   0.935, under the 0.95;
 //! - psoas (left and right together): mean over the 20 phantoms ≥ `PSOAS_MEAN_FLOOR` and
 //!   ≥ `PSOAS_FLOOR` on every one. Reached: mean 0.965, 18 of 20 at 0.95 or more
 //!   (seed 16 at 0.9497, its right psoas's rim blurred along z on 2.5 mm slices); the
@@ -37,8 +39,8 @@ const MUSCLE_FLOOR: f64 = 0.95;
 const FAT_FLOOR: f64 = 0.95;
 /// IMAT Dice: the bar on the mean over the phantoms, and a per-phantom floor just
 /// under the worst reached (see the module notes).
-const IMAT_MEAN_FLOOR: f64 = 0.95;
-const IMAT_FLOOR: f64 = 0.93;
+const IMAT_MEAN_FLOOR: f64 = 0.98;
+const IMAT_FLOOR: f64 = 0.955;
 /// Psoas (left and right together) Dice: floors on the mean over the phantoms and on each
 /// one, just under what is reached (see the module notes).
 const PSOAS_MEAN_FLOOR: f64 = 0.96;

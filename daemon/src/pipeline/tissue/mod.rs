@@ -403,7 +403,7 @@ fn segment_crop(
         hu,
         windows,
         spacing,
-        spine.as_ref().map(|sp| sp.centre),
+        spine.as_ref().map(|sp| sp.midline(spacing)),
     );
     out
 }

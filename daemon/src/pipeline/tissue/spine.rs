@@ -252,6 +252,34 @@ pub(crate) fn find_spine(
     })
 }
 
+/// How far (mm) either side of the body's centre the spinous process tip is sought.
+const SPINOUS_REACH_MM: f64 = 25.0;
+
+impl Spine {
+    /// The point `(y, x)` the posterior midline runs back from: level with `centre`, below
+    /// the tip of the spinous process (the mean column of the vertebra region's two
+    /// hindmost rows within [`SPINOUS_REACH_MM`] of the body's centre). The cleft between
+    /// the paraspinal masses starts at the tip, and `centre` is not always in line with it:
+    /// on a wide arch it shifts towards the canal, and a rotated patient carries the tip
+    /// sideways. `centre` itself when no region lies behind the body.
+    pub fn midline(&self, spacing: Spacing) -> (f64, f64) {
+        let (by, bx) = self.body_centre;
+        let reach = SPINOUS_REACH_MM / spacing[1];
+        let x0 = (bx - reach).max(0.0) as usize;
+        let x1 = ((bx + reach) as usize).min(self.region.ncols().saturating_sub(1));
+        let behind = |y: usize| (x0..=x1).filter(move |&x| self.region[[y, x]]);
+        let Some(back) = (by.max(0.0) as usize..self.region.nrows())
+            .rev()
+            .find(|&y| behind(y).next().is_some())
+        else {
+            return self.centre;
+        };
+        let cols: Vec<usize> = (back.saturating_sub(1)..=back).flat_map(behind).collect();
+        let tip_x = cols.iter().sum::<usize>() as f64 / cols.len() as f64;
+        (self.centre.0, tip_x)
+    }
+}
+
 /// The spinal canal: CSF and cord read as soft tissue, so they must be excluded explicitly.
 /// It is grown from just behind the vertebral body, stopped by the bony ring around it.
 fn find_canal(smooth: &Array2<f32>, spacing: Spacing, dense: &Mask, centre: (f64, f64)) -> Mask {
@@ -305,4 +333,53 @@ fn find_canal(smooth: &Array2<f32>, spacing: Spacing, dense: &Mask, centre: (f64
             1.0
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body centred at (20, 50) with, behind it, a canal ring and a spinous process that
+    /// leans to column `tip_x`.
+    fn spine_with_tip(tip_x: f64) -> Spine {
+        let region = Mask::from_shape_fn((80, 100), |(y, x)| {
+            let (y, x) = (y as f64, x as f64);
+            let body = (y - 20.0).hypot(x - 50.0) <= 10.0;
+            let arch = (y - 34.0).hypot(x - 50.0) <= 6.0;
+            // The process: 3 px wide, from the arch (row 38) to row 55, leaning to tip_x.
+            let t = (y - 38.0) / 17.0;
+            let spinous =
+                (0.0..=1.0).contains(&t) && (x - (50.0 + t * (tip_x - 50.0))).abs() <= 1.5;
+            body || arch || spinous
+        });
+        Spine {
+            centre: (24.0, 50.0),
+            body_centre: (20.0, 50.0),
+            body_radius_px: 10.0,
+            radius_px: 10.0,
+            radius_mm: 8.0,
+            region,
+        }
+    }
+
+    #[test]
+    fn the_midline_runs_back_below_the_spinous_tip() {
+        let sp = [0.8, 0.8];
+        let (y, x) = spine_with_tip(57.0).midline(sp);
+        assert_eq!(y, 24.0, "level with the centre");
+        assert!((x - 57.0).abs() <= 1.0, "below the tip, at column {x}");
+        let (_, x) = spine_with_tip(50.0).midline(sp);
+        assert!((x - 50.0).abs() <= 1.0, "straight back, at column {x}");
+        // A rib or muscle-window blob far to the side is not the tip.
+        let mut sp_far = spine_with_tip(50.0);
+        for y in 60..70 {
+            sp_far.region[[y, 95]] = true;
+        }
+        let (_, x) = sp_far.midline(sp);
+        assert!((x - 50.0).abs() <= 1.0, "far blob ignored, column {x}");
+        // Nothing behind the body: the centre.
+        let mut bare = spine_with_tip(50.0);
+        bare.region.fill(false);
+        assert_eq!(bare.midline(sp), (24.0, 50.0));
+    }
 }
