@@ -180,54 +180,23 @@ fn settle_paraspinal_border(out: &mut Array2<u8>, slice: &Slice, label: u8) {
     }
 }
 
-/// Rule 4: a dim rim against something other than muscle leaves the psoas.
-fn shed_dim_rim(out: &mut Array2<u8>, slice: &Slice, label: u8) {
-    let spacing = slice.spacing;
-    let Some(win) = bounding_window(out, label, f64::from(RIM_MM) + 1.0, spacing) else {
-        return;
-    };
-    let lab = win.cut(out);
-    let hu_w = win.cut(slice.hu);
-    let muscle = hu_w.mapv(|v| slice.is_muscle(v));
-    let psoas = lab.mapv(|l| l == label);
-    let depth = edt(&psoas, spacing, true);
-    let Some(core) = core_median(&hu_w, &muscle, &depth, |_| true) else {
-        return;
-    };
-    let to_other = edt(&lab.mapv(is_muscle), spacing, false);
-    let local = local_mean(&hu_w, &psoas, spacing, RIM_BOX_MM);
-    let kept = Array2::from_shape_fn(psoas.dim(), |p| {
-        let dim_rim = depth[p] <= RIM_MM
-            && to_other[p] <= RIM_MM
-            && local[p].is_some_and(|v| v < core - RIM_DROP_HU);
-        psoas[p] && !dim_rim
-    });
-    let Some(kept) = keep_piece_at_deepest(&kept, &depth) else {
-        return;
-    };
-    for (p, &k) in kept.indexed_iter() {
-        if psoas[p] && !k {
-            out[(p.0 + win.y0, p.1 + win.x0)] = BACKGROUND;
-        }
-    }
-}
-
 /// Rule 3: unlabelled muscle of the psoas's own HU against it joins it.
 fn reclaim(out: &mut Array2<u8>, slice: &Slice, label: u8) {
     let spacing = slice.spacing;
-    let Some(win) = bounding_window(out, label, f64::from(RECLAIM_MM) + 1.0, spacing) else {
+    let Some(PsoasWindow {
+        win,
+        lab,
+        hu: hu_w,
+        muscle,
+        psoas,
+        depth,
+        core,
+    }) = PsoasWindow::new(out, slice, label, f64::from(RECLAIM_MM) + 1.0)
+    else {
         return;
     };
-    let lab = win.cut(out);
-    let hu_w = win.cut(slice.hu);
     let bone = win.cut(&slice.spine.region);
     let bone_depth = edt(&bone, spacing, false);
-    let muscle = hu_w.mapv(|v| slice.is_muscle(v));
-    let psoas = lab.mapv(|l| l == label);
-    let depth = edt(&psoas, spacing, true);
-    let Some(core) = core_median(&hu_w, &muscle, &depth, |_| true) else {
-        return;
-    };
     let to_psoas = edt(&psoas.mapv(|m| !m), spacing, false);
     let candidate = Array2::from_shape_fn(lab.dim(), |p| {
         lab[p] == BACKGROUND
@@ -250,6 +219,64 @@ fn reclaim(out: &mut Array2<u8>, slice: &Slice, label: u8) {
         if g && candidate[p] {
             out[(p.0 + win.y0, p.1 + win.x0)] = label;
         }
+    }
+}
+
+/// Rule 4: a dim rim against something other than muscle leaves the psoas.
+fn shed_dim_rim(out: &mut Array2<u8>, slice: &Slice, label: u8) {
+    let spacing = slice.spacing;
+    let Some(at) = PsoasWindow::new(out, slice, label, f64::from(RIM_MM) + 1.0) else {
+        return;
+    };
+    let to_other = edt(&at.lab.mapv(is_muscle), spacing, false);
+    let local = local_mean(&at.hu, &at.psoas, spacing, RIM_BOX_MM);
+    let kept = Array2::from_shape_fn(at.psoas.dim(), |p| {
+        let dim_rim = at.depth[p] <= RIM_MM
+            && to_other[p] <= RIM_MM
+            && local[p].is_some_and(|v| v < at.core - RIM_DROP_HU);
+        at.psoas[p] && !dim_rim
+    });
+    let Some(kept) = keep_piece_at_deepest(&kept, &at.depth) else {
+        return;
+    };
+    for (p, &k) in kept.indexed_iter() {
+        if at.psoas[p] && !k {
+            out[(p.0 + at.win.y0, p.1 + at.win.x0)] = BACKGROUND;
+        }
+    }
+}
+
+/// One psoas in a window around it: the labels and HU there, its muscle-window and psoas
+/// masks, its depth map and its core's median HU.
+struct PsoasWindow {
+    win: Window,
+    lab: Array2<u8>,
+    hu: Array2<f32>,
+    muscle: Mask,
+    psoas: Mask,
+    depth: Array2<f32>,
+    core: f32,
+}
+
+impl PsoasWindow {
+    /// `None` when there is no `label` or too little core to measure.
+    fn new(out: &Array2<u8>, slice: &Slice, label: u8, margin_mm: f64) -> Option<Self> {
+        let win = bounding_window(out, label, margin_mm, slice.spacing)?;
+        let lab = win.cut(out);
+        let hu = win.cut(slice.hu);
+        let muscle = hu.mapv(|v| slice.is_muscle(v));
+        let psoas = lab.mapv(|l| l == label);
+        let depth = edt(&psoas, slice.spacing, true);
+        let core = core_median(&hu, &muscle, &depth, |_| true)?;
+        Some(Self {
+            win,
+            lab,
+            hu,
+            muscle,
+            psoas,
+            depth,
+            core,
+        })
     }
 }
 
@@ -331,6 +358,33 @@ mod tests {
 
     fn disc(y: usize, x: usize, r: f64) -> bool {
         (y as f64 - 40.0).hypot(x as f64 - 30.0) <= r
+    }
+
+    /// A 50 HU psoas disc of radius 13 px ringed out to `band_r` px by `band_hu`, in fat;
+    /// and labels with the psoas out to radius `psoas_r`.
+    fn ringed(
+        dim: (usize, usize),
+        band_r: f64,
+        band_hu: f32,
+        psoas_r: f64,
+    ) -> (Array2<f32>, Array2<u8>) {
+        let hu = Array2::from_shape_fn(dim, |(y, x)| {
+            if disc(y, x, 13.0) {
+                50.0
+            } else if disc(y, x, band_r) {
+                band_hu
+            } else {
+                FAT
+            }
+        });
+        let out = Array2::from_shape_fn(dim, |(y, x)| {
+            if disc(y, x, psoas_r) {
+                PSOAS_LEFT
+            } else {
+                BACKGROUND
+            }
+        });
+        (hu, out)
     }
 
     /// A psoas grown 4 px into the paraspinal muscle behind it gives the strip back when the
@@ -428,22 +482,7 @@ mod tests {
     fn an_unlabelled_rim_of_the_psoas_own_hu_is_reclaimed() {
         let dim = (80, 100);
         for (rim_hu, joins) in [(50.0, true), (90.0, false)] {
-            let hu = Array2::from_shape_fn(dim, |(y, x)| {
-                if disc(y, x, 13.0) {
-                    50.0
-                } else if disc(y, x, 15.0) {
-                    rim_hu
-                } else {
-                    FAT
-                }
-            });
-            let mut out = Array2::from_shape_fn(dim, |(y, x)| {
-                if disc(y, x, 13.0) {
-                    PSOAS_LEFT
-                } else {
-                    BACKGROUND
-                }
-            });
+            let (hu, mut out) = ringed(dim, 15.0, rim_hu, 13.0);
             reclaim(&mut out, &slice(&hu, &spine(dim)), PSOAS_LEFT);
             for ((y, x), &l) in out.indexed_iter() {
                 let rim = disc(y, x, 15.0) && !disc(y, x, 13.0);
@@ -467,22 +506,7 @@ mod tests {
     fn a_dim_rim_against_an_organ_leaves_the_psoas() {
         let dim = (80, 100);
         for (band_hu, sheds) in [(25.0, true), (45.0, false)] {
-            let hu = Array2::from_shape_fn(dim, |(y, x)| {
-                if disc(y, x, 13.0) {
-                    50.0
-                } else if disc(y, x, 16.0) {
-                    band_hu
-                } else {
-                    FAT
-                }
-            });
-            let mut out = Array2::from_shape_fn(dim, |(y, x)| {
-                if disc(y, x, 16.0) {
-                    PSOAS_LEFT
-                } else {
-                    BACKGROUND
-                }
-            });
+            let (hu, mut out) = ringed(dim, 16.0, band_hu, 16.0);
             shed_dim_rim(&mut out, &slice(&hu, &spine(dim)), PSOAS_LEFT);
             for ((y, x), &l) in out.indexed_iter() {
                 let d = (y as f64 - 40.0).hypot(x as f64 - 30.0);

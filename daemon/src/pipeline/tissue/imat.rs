@@ -319,38 +319,23 @@ mod tests {
     /// long streak that reaches the VAT, stay IMAT.
     #[test]
     fn wedge_tips_open_to_fat_go_to_it() {
+        use ndarray::s;
         let (h, w) = (40, 60);
         let hu = Array2::from_elem((h, w), -100i16);
         let mut out = Array2::from_elem((h, w), VAT);
         // An L of muscle: a wall along the top rows, a block down the left columns.
-        for y in 0..40 {
-            for x in 0..60 {
-                if y < 6 || x < 6 {
-                    out[[y, x]] = PARASPINAL;
-                }
-            }
-        }
+        out.slice_mut(s![..6, ..]).fill(PARASPINAL);
+        out.slice_mut(s![.., ..6]).fill(PARASPINAL);
         // The wedge's tip at the inner corner: a 3-pixel diagonal run, IMAT.
-        for (y, x) in [(6, 6), (6, 7), (7, 6)] {
-            out[[y, x]] = IMAT;
+        for p in [(6, 6), (6, 7), (7, 6)] {
+            out[p] = IMAT;
         }
         // A 2 × 3 streak inside a muscle block on the right, closed all round.
-        for y in 20..33 {
-            for x in 40..52 {
-                out[[y, x]] = PARASPINAL;
-            }
-        }
-        for y in 25..27 {
-            for x in 44..47 {
-                out[[y, x]] = IMAT;
-            }
-        }
+        out.slice_mut(s![20..33, 40..52]).fill(PARASPINAL);
+        out.slice_mut(s![25..27, 44..47]).fill(IMAT);
         // A long streak through the top wall that reaches the VAT at its end.
-        for x in 20..60 {
-            out[[3, x]] = IMAT;
-        }
-        out[[4, 40]] = VAT;
-        out[[5, 40]] = VAT;
+        out.slice_mut(s![3, 20..]).fill(IMAT);
+        out.slice_mut(s![4..6, 40]).fill(VAT);
         confine(&mut out, hu.view(), &HuWindows::default(), [0.8, 0.8], None);
         for p in [(6, 6), (6, 7), (7, 6)] {
             assert_eq!(out[p], VAT, "wedge tip {p:?}");
