@@ -329,21 +329,15 @@ async fn record<S: Store>(
         l3: to_value(&executed.l3),
         detected_l3: to_value(&executed.detected),
         geometry: serde_json::to_value(&executed.geometry).ok(),
+        log: format!(
+            "version {version} written ({} files, {bytes} bytes); {next_state}",
+            executed.files.len()
+        ),
     };
     match state.store.complete_run(&done, now_ms()).await {
         Ok(Recorded::Version(v)) => {
+            // The job log's line was written with the version.
             tracing::info!(job = job.id, version = v, bytes, "job finished");
-            log(
-                state,
-                job.id,
-                "info",
-                "done",
-                &format!(
-                    "version {v} written ({} files, {bytes} bytes); {next_state}",
-                    executed.files.len()
-                ),
-            )
-            .await;
         }
         Ok(Recorded::Held { reason }) => {
             let _ = std::fs::remove_dir_all(out_dir);

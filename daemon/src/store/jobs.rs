@@ -192,6 +192,9 @@ pub struct RunDone {
     pub detected_l3: Option<Value>,
     /// Slice geometry (when this run read the series).
     pub geometry: Option<Value>,
+    /// The job-log line (level `info`, stage `done`) written with the version, in the same
+    /// transaction: a client that sees the job finished finds the line in its log too.
+    pub log: String,
 }
 
 /// What recording a run did.
@@ -602,6 +605,14 @@ macro_rules! impl_job_store {
                 .bind(d.bytes)
                 .bind(d.run_seq)
                 .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO job_log (job_id, at_ms, level, stage, message) VALUES ($1, $2, 'info', 'done', $3)",
+                )
+                .bind(d.job_id)
+                .bind(now_ms)
+                .bind(&d.log)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
