@@ -379,8 +379,28 @@ pub(crate) fn state_list(states: &[&str]) -> String {
 
 /// Implements [`JobStore`] for a store type with a `CLAIM_LOCK` constant.
 macro_rules! impl_job_store {
-    ($store:ty) => {
+    ($store:ty, $db:ty) => {
         impl $store {
+            /// Appends a line to a job's log on `conn` (the pool's, or a transaction's).
+            async fn log_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                job_id: i64,
+                level: &str,
+                stage: &str,
+                message: &str,
+                now_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("INSERT INTO job_log (job_id, at_ms, level, stage, message) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(job_id)
+                    .bind(now_ms)
+                    .bind(level)
+                    .bind(stage)
+                    .bind(message)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            }
+
             /// Why a conditional job update matched nothing: the job is not the
             /// caller's (`NotFound`) or is in another state (`Conflict`).
             async fn job_not_updated(&self, user_id: i64, job_id: i64, action: &str) -> $crate::store::StoreError {
@@ -607,14 +627,7 @@ macro_rules! impl_job_store {
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
-                    "INSERT INTO job_log (job_id, at_ms, level, stage, message) VALUES ($1, $2, 'info', 'done', $3)",
-                )
-                .bind(d.job_id)
-                .bind(now_ms)
-                .bind(&d.log)
-                .execute(&mut *tx)
-                .await?;
+                Self::log_in(&mut tx, d.job_id, "info", "done", &d.log, now_ms).await?;
                 tx.commit().await?;
                 Ok(Recorded::Version(d.version))
             }
@@ -780,15 +793,8 @@ macro_rules! impl_job_store {
                 message: &str,
                 now_ms: i64,
             ) -> Result<(), $crate::store::StoreError> {
-                sqlx::query("INSERT INTO job_log (job_id, at_ms, level, stage, message) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(job_id)
-                    .bind(now_ms)
-                    .bind(level)
-                    .bind(stage)
-                    .bind(message)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
+                let mut conn = self.pool.acquire().await?;
+                Self::log_in(&mut conn, job_id, level, stage, message, now_ms).await
             }
 
             #[tracing::instrument(skip_all)]

@@ -126,6 +126,6 @@ impl Store for PgStore {
 }
 
 super::ingest::impl_ingest_store!(PgStore);
-super::jobs::impl_job_store!(PgStore);
+super::jobs::impl_job_store!(PgStore, sqlx::Postgres);
 super::users::impl_user_store!(PgStore);
 super::quota::impl_quota_store!(PgStore, sqlx::Postgres, reserve_one_statement);

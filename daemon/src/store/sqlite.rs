@@ -70,6 +70,6 @@ impl Store for SqliteStore {
 }
 
 super::ingest::impl_ingest_store!(SqliteStore);
-super::jobs::impl_job_store!(SqliteStore);
+super::jobs::impl_job_store!(SqliteStore, sqlx::Sqlite);
 super::users::impl_user_store!(SqliteStore);
 super::quota::impl_quota_store!(SqliteStore, sqlx::Sqlite);

@@ -125,17 +125,21 @@ fn fill_hull(out: &mut Array2<u8>, slice: &Slice, label: u8) {
 /// Rule 2: the border with the paraspinal muscle behind the body's centre, by HU.
 fn settle_paraspinal_border(out: &mut Array2<u8>, slice: &Slice, label: u8) {
     let spacing = slice.spacing;
-    let Some(win) = bounding_window(out, label, f64::from(PARA_CORE_MM.1), spacing) else {
+    let Some(PsoasWindow {
+        win,
+        lab,
+        hu: hu_w,
+        muscle,
+        psoas,
+        depth: depth_psoas,
+        core: hu_psoas,
+    }) = PsoasWindow::new(out, slice, label, f64::from(PARA_CORE_MM.1))
+    else {
         return;
     };
-    let lab = win.cut(out);
-    let hu_w = win.cut(slice.hu);
-    let muscle = hu_w.mapv(|v| slice.is_muscle(v));
-    let psoas = lab.mapv(|l| l == label);
     let para = lab.mapv(|l| l == PARASPINAL);
     let to_psoas = edt(&psoas.mapv(|m| !m), spacing, false);
     let to_para = edt(&para.mapv(|m| !m), spacing, false);
-    let depth_psoas = edt(&psoas, spacing, true);
     let depth_para = edt(&para, spacing, true);
     // Pixels on either side of a shared border.
     let adjacent = 1.5 * spacing[0].max(spacing[1]) as f32;
@@ -146,10 +150,7 @@ fn settle_paraspinal_border(out: &mut Array2<u8>, slice: &Slice, label: u8) {
         return;
     }
     let near_psoas = |p: (usize, usize)| (PARA_CORE_MM.0..=PARA_CORE_MM.1).contains(&to_psoas[p]);
-    let (Some(hu_psoas), Some(hu_para)) = (
-        core_median(&hu_w, &muscle, &depth_psoas, |_| true),
-        core_median(&hu_w, &muscle, &depth_para, near_psoas),
-    ) else {
+    let Some(hu_para) = core_median(&hu_w, &muscle, &depth_para, near_psoas) else {
         return;
     };
     if (hu_psoas - hu_para).abs() < MIN_DIFF_HU {

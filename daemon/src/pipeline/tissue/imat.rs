@@ -184,11 +184,10 @@ fn hand_over_wedge_tips(
         }
     }
     for (p, &c) in lab.indexed_iter() {
-        let to = if c == 0 {
+        if c == 0 {
             continue;
-        } else {
-            opens_onto[c as usize - 1]
-        };
+        }
+        let to = opens_onto[c as usize - 1];
         let window = match to {
             VAT => windows.vat,
             SAT => windows.sat,

@@ -21,8 +21,8 @@
 //! 6. the psoas and paraspinal labels grown back through muscle-window pixels to the muscle's
 //!    edge, and around the posterior elements into the muscle against the bone;
 //! 7. each psoas finished ([`border`]): filled to its convex hull, its border with the
-//!    paraspinal muscle behind it moved to where the HU changes, and unlabelled muscle of
-//!    its own HU against it reclaimed;
+//!    paraspinal muscle behind it moved to where the HU changes, unlabelled muscle of its
+//!    own HU against it reclaimed, and a dim rim of abutting organ shed;
 //! 8. IMAT kept only where fat lies between one muscle's pixels; fat the compartments
 //!    overshot onto at a muscle's face goes back to the SAT or VAT it touches ([`imat`]).
 //!
