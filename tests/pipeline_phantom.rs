@@ -2,26 +2,28 @@
 //! spacing from 1.25 to 3.1 mm all varying), scored on the bars:
 //! - L3: found, with the mid slice within one slice of the truth, on every phantom;
 //! - tissues: mean Dice over the truth L3 range ≥ 0.95 for skeletal muscle, SAT and VAT
-//!   on every phantom. Reached: muscle mean 0.978, worst 0.957 (seed 10); SAT ≥ 0.999;
+//!   on every phantom. Reached: muscle mean 0.978, worst 0.958 (seed 10); SAT ≥ 0.999;
 //!   VAT ≥ 0.992. The muscle errors left are bowel wall and stool where a loop lies
 //!   against the abdominal wall, the linea alba, a psoas grown into an abutting kidney of
 //!   its own HU and the spinal canal where the bony ring is open (`cargo run --release -p
 //!   idoctor-daemon --example tissue_errors` maps them by anatomical structure; `FOCUS=imat`
 //!   or `psoas` maps those tissues);
-//! - IMAT: ≥ 0.955 on every phantom and ≥ 0.98 on the mean (reached: mean 0.986, worst
-//!   0.962, seed 10, where fat between the wall and a bowel loop whose wall was taken for
+//! - IMAT: ≥ 0.955 on every phantom and ≥ 0.98 on the mean (reached: mean 0.987, worst
+//!   0.963, seed 10, where fat between the wall and a bowel loop whose wall was taken for
 //!   muscle reads as a plane between muscle layers). Before small fat-wedge tips open to
 //!   SAT or VAT were handed to that fat (`tissue::imat`), the mean was 0.967 and seed 10
 //!   0.935, under the 0.95;
-//! - psoas (left and right together): mean over the 20 phantoms ≥ `PSOAS_MEAN_FLOOR` and
-//!   ≥ `PSOAS_FLOOR` on every one. Reached: mean 0.970, 19 of 20 at 0.95 or more (the
-//!   next lowest seed 6 at 0.954); the worst is seed 19 (0.930), whose right psoas the
-//!   liver and IVC engulf at its own HU,
-//!   with no fat plane and no asymmetry large enough for the balance rule. It is split
-//!   from what it abuts by shape (a grown psoas is pruned of protrusions narrower than 0.4
-//!   of its own width, and cut back to its fellow's mirror image when 30% larger), then
-//!   finished by convexity, against the paraspinal muscles by HU, and against organs of
-//!   muscle HU by shedding a rim dimmer than its core (`tissue::border`);
+//! - psoas (left and right together): ≥ 0.95 (the bar) on every phantom and ≥
+//!   `PSOAS_MEAN_FLOOR` on the mean. Reached: mean 0.972, worst 0.954 (seeds 6 and 19).
+//!   It is split from what it abuts by shape (a grown psoas is pruned of protrusions
+//!   narrower than 0.4 of its own width, and cut back to its fellow's mirror image when
+//!   30% larger), then finished by convexity, against the paraspinal muscles by HU, and
+//!   against organs of muscle HU by shedding a rim dimmer than its core
+//!   (`tissue::border`); last, the finished outlines are balanced again with a 3 mm margin
+//!   (`tissue::psoas::rebalance`), mirrored about the middle of the vertebral body's
+//!   deepest ridge. Seed 19, whose right psoas the liver and IVC engulf at its own HU with
+//!   no fat plane, was 0.930 before that last cut: the steps after the first cut had
+//!   regrown it along the organ;
 //!   see `pipeline_tissue` for its per-side floors.
 //!
 //! Tissue Dice is measured on the truth L3 range so it does not depend on L3. The
@@ -42,10 +44,10 @@ const FAT_FLOOR: f64 = 0.95;
 /// under the worst reached (see the module notes).
 const IMAT_MEAN_FLOOR: f64 = 0.98;
 const IMAT_FLOOR: f64 = 0.955;
-/// Psoas (left and right together) Dice: floors on the mean over the phantoms and on each
-/// one, just under what is reached (see the module notes).
-const PSOAS_MEAN_FLOOR: f64 = 0.965;
-const PSOAS_FLOOR: f64 = 0.925;
+/// Psoas (left and right together) Dice: the bar on each phantom, and a floor on
+/// the mean over the phantoms just under what is reached (see the module notes).
+const PSOAS_MEAN_FLOOR: f64 = 0.97;
+const PSOAS_FLOOR: f64 = 0.95;
 /// Slice counts cycled over the seeds: spacing 3.125, 2.5, 1.875, 1.5, 1.25 mm.
 const SLICES: [usize; 5] = [120, 150, 200, 250, 300];
 

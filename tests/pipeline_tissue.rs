@@ -113,7 +113,7 @@ fn real_ct_dice_against_reference_masks() {
         f.mean, f.min, f.max
     );
     // The bars are 0.90, 0.85 and 0.80; these floors sit just under what the
-    // segmenter reaches (0.926, 0.872, 0.837 when set).
+    // segmenter reaches (0.926, 0.873, 0.838 when set).
     assert!(s.mean >= 0.92, "SAT Dice {:.3}", s.mean);
     assert!(m.mean >= 0.87, "muscle Dice {:.3}", m.mean);
     assert!(f.mean >= 0.83, "fat inside the wall Dice {:.3}", f.mean);
@@ -233,20 +233,20 @@ fn pooled(pred: &[Array2<u8>], truth: &[Array2<u8>], lab: u8) -> (usize, usize) 
 
 /// Phantom Dice floors per tissue (psoas L, psoas R, paraspinal, wall, SAT, VAT, IMAT):
 /// mean over the 20 seeds, and worst seed.
-/// Reached when set: means 0.974, 0.960, 0.935, 0.947, 1.000, 0.996, 0.976; worst 0.950,
-/// 0.888 (seed 19: a right psoas engulfed by liver and IVC of its own HU), 0.873, 0.894,
-/// 0.999, 0.992, 0.952.
-const PHANTOM_MEAN_FLOOR: [f64; 7] = [0.97, 0.955, 0.93, 0.94, 0.99, 0.99, 0.97];
-const PHANTOM_WORST_FLOOR: [f64; 7] = [0.945, 0.885, 0.87, 0.89, 0.99, 0.99, 0.95];
+/// Reached when set: means 0.974, 0.962, 0.935, 0.947, 1.000, 0.996, 0.976; worst 0.950,
+/// 0.924 (seed 19: a right psoas engulfed by liver and IVC of its own HU; 0.888 before the
+/// finished outlines were balanced again), 0.873, 0.894, 0.999, 0.992, 0.952.
+const PHANTOM_MEAN_FLOOR: [f64; 7] = [0.97, 0.96, 0.93, 0.94, 0.99, 0.99, 0.97];
+const PHANTOM_WORST_FLOOR: [f64; 7] = [0.945, 0.92, 0.87, 0.89, 0.99, 0.99, 0.95];
 
 /// Anatomy under the phantom's labels, pooled over the 20 seeds' L3 slices: the share of
 /// the spinal canal's and kidneys' pixels labelled muscle (both read as muscle by HU), and
 /// the share of the paraspinal mass (erector spinae and quadratus lumborum) found as
-/// muscle. Ceilings and floor just past what the segmenter reaches (0.075, 0.062, 0.967
+/// muscle. Ceilings and floor just past what the segmenter reaches (0.072, 0.061, 0.967
 /// when set: a psoas grown into an abutting kidney of its own HU is the largest share of
 /// the kidney figure).
-const CANAL_AS_MUSCLE_CEILING: f64 = 0.085;
-const KIDNEY_AS_MUSCLE_CEILING: f64 = 0.066;
+const CANAL_AS_MUSCLE_CEILING: f64 = 0.08;
+const KIDNEY_AS_MUSCLE_CEILING: f64 = 0.065;
 const PARASPINAL_FOUND_FLOOR: f64 = 0.965;
 
 #[test]

@@ -22,7 +22,9 @@
 //!    edge, and around the posterior elements into the muscle against the bone;
 //! 7. each psoas finished ([`border`]): filled to its convex hull, its border with the
 //!    paraspinal muscle behind it moved to where the HU changes, unlabelled muscle of its
-//!    own HU against it reclaimed, and a dim rim of abutting organ shed;
+//!    own HU against it reclaimed, and a dim rim of abutting organ shed; then, where one
+//!    side came out far larger than the other, cut back to its fellow's mirror image again
+//!    ([`psoas`]: the steps since the cut at growth regrow it along the same organ);
 //! 8. IMAT kept only where fat lies between one muscle's pixels; fat the compartments
 //!    overshot onto at a muscle's face goes back to the SAT or VAT it touches ([`imat`]).
 //!
@@ -297,6 +299,9 @@ fn segment_crop(
     }
 
     let mut visceral = Array2::from_shape_fn((h, w), |p| cavity[p] && !bone_region[p]);
+    // A psoas cut back to its fellow's mirror image, for the notes: at growth, or the last
+    // cut of the finished outlines.
+    let mut cut = None;
     if let Some(sp) = &spine {
         // Psoas first (the wall band stops it), then the quadratus lumborum outside both,
         // all within a window around the spine.
@@ -328,7 +333,7 @@ fn segment_crop(
         let frac = psoas::muscle_fraction(&smooth_w, spacing, &local, muscle_hu, &cavity_w, mwin);
         let (left, right, trimmed) =
             psoas::find_psoas(&smooth_w, spacing, &local, muscle_hu, &ring_w, &frac, mwin);
-        notes.extend(trimmed.map(|t| t.note()));
+        cut = trimmed;
         let mut blocked = ring_w.clone();
         for mask in [&left, &right].into_iter().flatten() {
             ndarray::Zip::from(&mut blocked)
@@ -387,6 +392,7 @@ fn segment_crop(
         grow_muscle_rims(&mut out, &allowed, &smooth, sp, muscle_hu, spacing);
         grow_paraspinal(&mut out, &allowed, &smooth, sp, spacing);
         border::settle(&mut out, &hu_f, sp, spacing, mwin);
+        cut = psoas::rebalance(&mut out, sp.body_centre.1, spacing).or(cut);
         for (l, v) in out.iter().zip(visceral.iter_mut()) {
             if *l != BACKGROUND {
                 *v = false;
@@ -398,6 +404,7 @@ fn segment_crop(
             *l = VAT;
         }
     }
+    notes.extend(cut.map(|t| t.note()));
     imat::confine(
         &mut out,
         hu,
