@@ -33,6 +33,28 @@ async fn wait_job(
     .await
 }
 
+/// A daemon that retries held work only when an admin releases it (so the count of
+/// released jobs is exact), with an admin and a `free`-plan operator `user`, both signed
+/// in, and the operator's `quota` limit set to `limit`.
+async fn daemon_with_limit(
+    db: &TestDb,
+    user: &str,
+    quota: QuotaType,
+    limit: i64,
+) -> (Daemon, Client, Client) {
+    let mut env = FAST_INGEST.to_vec();
+    env.push(("IDOCTOR_JOBS__HELD_RETRY_S", "3600"));
+    let daemon = Daemon::start(db, &env).await;
+    let root_pw = daemon.add_user("root", "admin", "enterprise");
+    let pw = daemon.add_user(user, "operator", "free");
+    let root = daemon.login("root", &root_pw).await;
+    let client = daemon.login(user, &pw).await;
+    root.quota_adjust(user.into(), quota, Some(limit))
+        .await
+        .unwrap();
+    (daemon, root, client)
+}
+
 async fn consumes(admin: &Client, user: &str, t: QuotaType) -> usize {
     admin
         .usage(UsageFilter {
@@ -307,20 +329,10 @@ async fn review_mode_waits_then_measures_at_the_operators_l3_and_isolation_holds
 
 #[tokio::test]
 async fn over_quota_jobs_are_held_then_resume_when_the_limit_is_raised() {
-    // No periodic retry of held work here: only the raised limit may release it, so the
-    // count of released jobs is exact.
-    let mut env = FAST_INGEST.to_vec();
-    env.push(("IDOCTOR_JOBS__HELD_RETRY_S", "3600"));
     for backend in backends() {
         let db = TestDb::create(backend).await;
-        let daemon = Daemon::start(&db, &env).await;
-        let root_pw = daemon.add_user("root", "admin", "enterprise");
-        let pw = daemon.add_user("hal", "operator", "free");
-        let root = daemon.login("root", &root_pw).await;
-        let hal = daemon.login("hal", &pw).await;
-        root.quota_adjust("hal".into(), QuotaType::ApiCallsFullProcess, Some(2))
-            .await
-            .unwrap();
+        let (daemon, root, hal) =
+            daemon_with_limit(&db, "hal", QuotaType::ApiCallsFullProcess, 2).await;
         for seed in 11..16 {
             drop_phantom(&daemon, "hal", seed, 80, 128);
         }
@@ -335,6 +347,14 @@ async fn over_quota_jobs_are_held_then_resume_when_the_limit_is_raised() {
             assert!(
                 held.error.as_deref().unwrap().contains("quota exceeded"),
                 "{held:?}"
+            );
+            // The log line is written with the hold, so it is there the moment the job
+            // reads held.
+            let log = hal.job_log(held.id, 50).await.unwrap();
+            assert!(
+                log.iter().any(|l| l.message.starts_with("held: the ")
+                    && l.message.contains("quota is used up")),
+                "{log:?}"
             );
         }
         // Still held after a while: nothing is dropped, nothing runs.
@@ -357,6 +377,69 @@ async fn over_quota_jobs_are_held_then_resume_when_the_limit_is_raised() {
         assert_eq!(consumes(&root, "hal", QuotaType::PatientCases).await, 5);
         db.assert_reconciled().await;
         eprintln!("quota hold passed on {backend}");
+    }
+}
+
+/// A job whose outputs exceed the results-storage quota is held with nothing kept or
+/// charged for them, its log says why the moment it reads held, and raising the limit
+/// lets it write them again, charged once.
+#[tokio::test]
+async fn a_job_over_its_results_storage_is_held_then_writes_its_outputs_again() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let (daemon, root, sam) =
+            daemon_with_limit(&db, "sam", QuotaType::StorageResults, 1000).await;
+        drop_phantom(&daemon, "sam", 21, 80, 128);
+        let jobs = wait_jobs(&sam, "the job held", |j| {
+            j.len() == 1 && j[0].state == JobState::Held
+        })
+        .await;
+        let held = &jobs[0];
+        assert_eq!(held.held_quota, Some(QuotaType::StorageResults), "{held:?}");
+        let log = sam.job_log(held.id, 50).await.unwrap();
+        assert!(
+            log.iter().any(|l| l.message.starts_with("held: ")
+                && l.message.contains("outputs will be written again")),
+            "{log:?}"
+        );
+        assert_eq!(held.version, None, "{held:?}");
+        assert!(
+            sam.results(held.id, None).await.is_err(),
+            "no version while held"
+        );
+        // It waits for the quota: it is not re-run at once, again and again (it was, when
+        // the hold did not push the next claim back by the held-retry period).
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let again = sam.list_jobs(None).await.unwrap();
+        assert_eq!(again[0].state, JobState::Held, "{again:?}");
+        let log = sam.job_log(held.id, 50).await.unwrap();
+        let holds = log
+            .iter()
+            .filter(|l| l.message.starts_with("held: "))
+            .count();
+        assert_eq!(holds, 1, "{log:?}");
+        assert_eq!(consumes(&root, "sam", QuotaType::StorageResults).await, 0);
+
+        let change = root
+            .quota_adjust("sam".into(), QuotaType::StorageResults, Some(1 << 30))
+            .await
+            .unwrap();
+        assert_eq!(change.released, 1, "{change:?}");
+        wait_jobs(&sam, "the job done", |j| {
+            j.len() == 1 && j[0].state == JobState::Done
+        })
+        .await;
+        let v1 = sam.results(held.id, None).await.unwrap();
+        assert_eq!(v1.info.version, 1);
+        assert!(v1.info.bytes > 1000, "{:?}", v1.info);
+        assert_eq!(consumes(&root, "sam", QuotaType::StorageResults).await, 1);
+        assert_eq!(
+            consumes(&root, "sam", QuotaType::ApiCallsFullProcess).await,
+            1,
+            "the re-run is not charged again"
+        );
+        db.assert_reconciled().await;
+        eprintln!("results-storage hold passed on {backend}");
     }
 }
 

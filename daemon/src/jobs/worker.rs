@@ -79,7 +79,6 @@ async fn worker_loop<S: Store>(state: Arc<AppState<S>>, worker: String) {
                     quota_type,
                     "job held by quota"
                 );
-                log(&state, job_id, "warn", "quota", &format!("held: the {quota_type} quota is used up; it resumes by itself when the quota allows")).await;
             }
             Ok(None) => {
                 tokio::select! {
@@ -325,6 +324,7 @@ async fn record<S: Store>(
             actor_id: job.next_actor,
             metadata: serde_json::json!({ "version": version, "files": executed.files.len() }),
         }),
+        held_until_ms: now_ms() + (state.settings.jobs.held_retry_s * 1000.0) as i64,
         next_state: next_state.into(),
         l3: to_value(&executed.l3),
         detected_l3: to_value(&executed.detected),
@@ -341,15 +341,8 @@ async fn record<S: Store>(
         }
         Ok(Recorded::Held { reason }) => {
             let _ = std::fs::remove_dir_all(out_dir);
-            tracing::warn!(job = job.id, "job held: results storage quota");
-            log(
-                state,
-                job.id,
-                "warn",
-                "quota",
-                &format!("held: {reason}; outputs will be written again when the quota allows"),
-            )
-            .await;
+            // The job log's line was written with the hold.
+            tracing::warn!(job = job.id, reason = %reason, "job held: results storage quota");
         }
         Ok(Recorded::Stale) => {
             log(

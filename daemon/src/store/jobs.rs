@@ -129,7 +129,7 @@ pub struct LogRow {
 pub enum Claim {
     /// The worker holds the lease; run it.
     Run(Box<JobRow>),
-    /// The job's quota refused; it is held and retried later.
+    /// The job's quota refused; it is held and retried later, and its log says why.
     Held {
         /// Job.
         job_id: i64,
@@ -184,6 +184,9 @@ pub struct RunDone {
     pub bytes: i64,
     /// The storage charge for the outputs.
     pub storage: Option<Charge>,
+    /// When that charge is refused and the job held: the earliest time (ms) it is claimed
+    /// again (a held-retry period from now), so it does not re-run at once, again and again.
+    pub held_until_ms: i64,
     /// `done` or `awaiting_review`.
     pub next_state: String,
     /// The L3 to keep for the next measurement (when it changed).
@@ -204,7 +207,7 @@ pub enum Recorded {
     Version(i64),
     /// The worker no longer holds the lease of this run; nothing was written.
     Stale,
-    /// The storage quota refused the outputs; the job is held.
+    /// The storage quota refused the outputs; the job is held, and its log says why.
     Held {
         /// Why.
         reason: String,
@@ -495,6 +498,12 @@ macro_rules! impl_job_store {
                         .bind(now_ms)
                         .execute(&mut *tx)
                         .await?;
+                        // In the same transaction, so a held job's log says why.
+                        let line = format!(
+                            "held: the {} quota is used up; it resumes by itself when the quota allows",
+                            charge.quota_type.as_str()
+                        );
+                        Self::log_in(&mut tx, job_id, "warn", "quota", &line, now_ms).await?;
                         tx.commit().await?;
                         return Ok(Some(Claim::Held {
                             job_id,
@@ -570,7 +579,7 @@ macro_rules! impl_job_store {
                     if let Some(reason) = outcome.refusal(charge) {
                         let held = sqlx::query(
                             "UPDATE jobs SET state = 'held', held_quota = $4, error = $5, lease_owner = NULL, \
-                             lease_expires_ms = NULL, stage = NULL, progress = NULL, not_before_ms = $6, \
+                             lease_expires_ms = NULL, stage = NULL, progress = NULL, not_before_ms = $7, \
                              updated_at_ms = $6 \
                              WHERE id = $1 AND lease_owner = $2 AND run_seq = $3 AND state = 'running'",
                         )
@@ -580,11 +589,16 @@ macro_rules! impl_job_store {
                         .bind(charge.quota_type.as_str())
                         .bind(&reason)
                         .bind(now_ms)
+                        .bind(d.held_until_ms)
                         .execute(&mut *tx)
                         .await?;
                         if held.rows_affected() != 1 {
                             return Ok(Recorded::Stale);
                         }
+                        let line = format!(
+                            "held: {reason}; outputs will be written again when the quota allows"
+                        );
+                        Self::log_in(&mut tx, d.job_id, "warn", "quota", &line, now_ms).await?;
                         tx.commit().await?;
                         return Ok(Recorded::Held { reason });
                     }
