@@ -203,13 +203,11 @@ pub(crate) fn find_spine(
         match top {
             Some((d, (y, _))) if f64::from(d) >= 0.5 * r_mm => {
                 let floor = d - sp_x as f32;
-                let ridge: Vec<f64> = near
+                let (n, sum_x) = near
                     .iter()
                     .filter(|&&(e, _)| e >= floor)
-                    .map(|&(_, (_, x))| x as f64)
-                    .collect();
-                let x = ridge.iter().sum::<f64>() / ridge.len() as f64;
-                ((y as f64, x), f64::from(d))
+                    .fold((0.0, 0.0), |(n, s), &(_, (_, x))| (n + 1.0, s + x as f64));
+                ((y as f64, sum_x / n), f64::from(d))
             }
             _ => ((q.0 as f64, q.1 as f64), r_mm),
         }
