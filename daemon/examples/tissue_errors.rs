@@ -4,8 +4,8 @@
 //!
 //! `cargo run --release -p idoctor-daemon --example tissue_errors -- OUT_DIR SEED…`
 //! (seeds 0..20 when none are given; slice counts cycle as in the phantom accuracy test).
-//! `ZOOM=1` crops the PNG to the true psoas with a margin, at 4×; `LABELS=1` draws the
-//! predicted labels instead (truth psoas brightened, white where it got no label); `RAW=1`
+//! `ZOOM=1` crops the PNG to the focused truth (psoas by default) with a margin, at 4×; `LABELS=1` draws the
+//! predicted labels instead (the focused truth brightened, white where it got no label); `RAW=1`
 //! the slice in a narrow soft-tissue window.
 
 use std::path::PathBuf;
@@ -30,12 +30,15 @@ fn main() -> anyhow::Result<()> {
         seeds
     };
     let windows = HuWindows::default();
-    // `FOCUS=imat` (or psoas, sat, vat) scores that tissue instead of all muscle.
+    // `FOCUS=imat` (or psoas, psoasR, para, wall, sat, vat) scores that tissue instead of all muscle.
     let focus: fn(u8) -> bool = match std::env::var("FOCUS").as_deref() {
         Ok("imat") => |l| l == labels::IMAT,
         Ok("psoas") => labels::is_psoas,
+        Ok("psoasR") => |l| l == labels::PSOAS_RIGHT,
         Ok("sat") => |l| l == labels::SAT,
         Ok("vat") => |l| l == labels::VAT,
+        Ok("para") => |l| l == labels::PARASPINAL,
+        Ok("wall") => |l| l == labels::ABDOMINAL_WALL,
         _ => labels::is_muscle,
     };
     for seed in seeds {
@@ -56,6 +59,8 @@ fn main() -> anyhow::Result<()> {
         let mut fn_s = [0u64; 256];
         let mut worst = (f64::MAX, 0usize, None);
         let mut sum = 0.0;
+        // Over the whole range, as the per-tissue test pools it.
+        let (mut inter_all, mut total_all) = (0u64, 0u64);
         for &k in &ks {
             let pred = segment_slice(p.volume.slice(k), p.volume.pixel_spacing, &windows);
             let truth = p.labels_of(k);
@@ -75,6 +80,8 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             let d = 2.0 * inter as f64 / total.max(1) as f64;
+            inter_all += inter;
+            total_all += total;
             sum += d;
             // `PICK=k` draws slice k instead of the worst one.
             let pick = std::env::var("PICK")
@@ -95,7 +102,8 @@ fn main() -> anyhow::Result<()> {
                 .join(" ")
         };
         println!(
-            "seed {seed:2} muscle mean {mean:.4} worst {:.3} (slice {}) | false muscle on truth [{}] | missed muscle labelled [{}]",
+            "seed {seed:2} muscle mean {mean:.4} pooled {:.4} worst {:.3} (slice {}) | false muscle on truth [{}] | missed muscle labelled [{}]",
+            2.0 * inter_all as f64 / total_all.max(1) as f64,
             worst.0,
             worst.1,
             fmt(&fp),
@@ -160,16 +168,13 @@ fn main() -> anyhow::Result<()> {
                 let (a, b) = (focus(pred[[y, x]]), focus(truth[[y, x]]));
                 if std::env::var_os("LABELS").is_some() {
                     // Predicted labels; truth psoas pixels brightened.
-                    let t = if labels::is_psoas(truth[[y, x]]) {
-                        80
-                    } else {
-                        0
-                    };
+                    let t = if b { 80 } else { 0 };
                     return match pred[[y, x]] {
                         labels::PSOAS_LEFT => image::Rgb([0, 150 + t, 0]),
                         labels::PSOAS_RIGHT => image::Rgb([0, 100 + t, 150 + t]),
                         labels::PARASPINAL => image::Rgb([150 + t, 150 + t, 0]),
                         labels::IMAT => image::Rgb([150 + t, 0, 150 + t]),
+                        labels::ABDOMINAL_WALL => image::Rgb([150 + t, 60 + t, 0]),
                         _ if t > 0 => image::Rgb([255, 255, 255]),
                         _ => image::Rgb([g / 2, g / 2, g / 2]),
                     };
@@ -190,13 +195,7 @@ fn main() -> anyhow::Result<()> {
             let zoom = std::env::var_os("ZOOM").is_some();
             let inside: Vec<(usize, usize)> = hu
                 .indexed_iter()
-                .filter(|(p, v)| {
-                    if zoom {
-                        labels::is_psoas(truth[*p])
-                    } else {
-                        **v > -500
-                    }
-                })
+                .filter(|(p, v)| if zoom { focus(truth[*p]) } else { **v > -500 })
                 .map(|(p, _)| p)
                 .collect();
             let (y0, y1) = (

@@ -94,8 +94,17 @@ const BOWEL_MM: f64 = 2.0;
 /// (mm) and `PARASPINAL_THICK_FACTOR` times the lateral wall; it spans the rays thicker than
 /// the lateral wall by `PARASPINAL_EDGE` of the difference.
 const PARASPINAL_THICK_MM: f64 = 20.0;
-const PARASPINAL_THICK_FACTOR: f64 = 1.5;
-const PARASPINAL_EDGE: f64 = 0.25;
+const PARASPINAL_THICK_FACTOR: f64 = 1.3;
+const PARASPINAL_EDGE: f64 = 0.4;
+/// Beyond each edge of the sector, on rays up to `PARASPINAL_BULGE_DEG` further out where
+/// the band is thicker than the thinnest of them by more than `PARASPINAL_SHEET_MARGIN_MM`,
+/// the band deeper than that thin wall sheet (plus the margin) is the erector spinae
+/// bulging under it: paraspinal.
+const PARASPINAL_BULGE_DEG: f64 = 30.0;
+const PARASPINAL_SHEET_MARGIN_MM: f64 = 1.0;
+/// The paraspinal sector is centred on the ray through a point this many vertebral radii
+/// behind the vertebra's centre.
+const MIDLINE_AIM_R: f64 = 3.0;
 /// Half-width (degrees) of the widest paraspinal sector.
 const PARASPINAL_MAX_HALF_DEG: f64 = 80.0;
 /// Largest run of thin rays (degrees) the sector may span.
@@ -118,7 +127,7 @@ const BONE_BLUR_MM: f64 = 1.5;
 /// centre (further forward lie the crura and great vessels).
 const BONE_FRONT_R: f64 = 0.5;
 /// Growth rounds allowed near the bone, in mm of geodesic distance from the masks.
-const BONE_GROW_MM: f64 = 15.0;
+const BONE_GROW_MM: f64 = 25.0;
 /// Behind the vertebral body's centre the paraspinal label grows through tissue within
 /// `PARA_LIKE_HU` of its own median HU, up to `PARA_GROW_MM` (geodesic) from it.
 const PARA_LIKE_HU: f32 = 10.0;
@@ -374,7 +383,7 @@ fn segment_crop(
                 }
             }
         }
-        label_paraspinal(&mut out, &fan, &thickness, centre, sp);
+        label_paraspinal(&mut out, &fan, &fascia, &thickness, centre, sp);
     }
     let air = hu.mapv(|v| v < AIR_HU);
     let near_air = dilate3(&air, true);
@@ -637,10 +646,14 @@ fn paraspinal_hu(
 }
 
 /// Relabels as paraspinal the wall muscle in the posterior sector where the wall is thick
-/// (the erector spinae and quadratus lumborum mass), behind the vertebral body's centre.
+/// (the erector spinae and quadratus lumborum mass), behind the vertebral body's centre,
+/// and, just beyond the sector, the erector's flank that bulges under the thin wall sheet
+/// (see [`PARASPINAL_BULGE_DEG`]). `fascia` and `thickness` are the band's outer depth and
+/// thickness per ray, in samples.
 fn label_paraspinal(
     out: &mut Array2<u8>,
     fan: &DepthFan,
+    fascia: &[usize],
     thickness: &[usize],
     centre: (f64, f64),
     spine: &spine::Spine,
@@ -658,13 +671,14 @@ fn label_paraspinal(
             .collect();
         median(&mut win).map_or(0.0, f64::from)
     };
-    // The ray pointing from the body centre to the vertebra (straight back if it is not behind).
+    // The midline ray: from the body centre to a point behind the vertebra, on its
+    // midline. The vertebra itself can lie level with the body centre, where the direction
+    // to it is noise.
     let (vy, vx) = spine.centre;
-    let (dy, dx) = if vy > centre.0 {
-        (vy - centre.0, vx - centre.1)
-    } else {
-        (1.0, 0.0)
-    };
+    let (dy, dx) = (
+        (vy - centre.0).max(0.0) + MIDLINE_AIM_R * spine.radius_px,
+        vx - centre.1,
+    );
     let i0 = (0..n)
         .max_by(|&a, &b| {
             let da = fan.fan.dir(a);
@@ -689,7 +703,8 @@ fn label_paraspinal(
     let thr = t_lat + PARASPINAL_EDGE * (t_post - t_lat);
     // Walk out from the midline ray on each side, through gaps of up to
     // `PARASPINAL_GAP_DEG` (the spinous process makes one on the midline itself), and keep
-    // the farthest thick ray.
+    // the farthest thick ray. Thin rays before the first thick one never end the walk: the
+    // band behind a long spinous process can be thin for more than the gap.
     let max_half = (PARASPINAL_MAX_HALF_DEG / 360.0 * n as f64) as usize;
     let gap = ((PARASPINAL_GAP_DEG / 360.0 * n as f64) as usize).max(1);
     let reach = |step: &dyn Fn(usize) -> usize| -> Option<usize> {
@@ -697,7 +712,7 @@ fn label_paraspinal(
         for d in 0..=max_half {
             if smooth_t(step(d)) >= thr {
                 last = Some(d);
-            } else if d > last.map_or(gap, |l| l + gap) {
+            } else if last.is_some_and(|l| d > l + gap) {
                 break;
             }
         }
@@ -708,6 +723,24 @@ fn label_paraspinal(
     let (Some(a), Some(b)) = (a, b) else { return };
     let da = fan.fan.dir((i0 + n - a) % n);
     let db = fan.fan.dir((i0 + b) % n);
+    // Beyond each edge the erector spinae still bulges into the band under the thin wall
+    // sheet that runs on from the side: on the rays where the band stays thicker than that
+    // sheet, what lies deeper than the sheet is paraspinal.
+    let reach = ((PARASPINAL_BULGE_DEG / 360.0 * n as f64) as usize).max(1);
+    let mut sheet = vec![f64::INFINITY; n];
+    for (edge, dir) in [((i0 + n - a) % n, n - 1), ((i0 + b) % n, 1)] {
+        let ray = |d: usize| (edge + d * dir) % n;
+        let t_ref = (1..=reach)
+            .map(|d| smooth_t(ray(d)))
+            .fold(f64::INFINITY, f64::min);
+        for d in 1..=reach {
+            let i = ray(d);
+            if smooth_t(i) <= t_ref + PARASPINAL_SHEET_MARGIN_MM {
+                break;
+            }
+            sheet[i] = fascia[i] as f64 + (t_ref + PARASPINAL_SHEET_MARGIN_MM) / fan.fan.mm[i];
+        }
+    }
     // (dy, dx) vectors; cross(a, q) = a.x q.y − a.y q.x is ≥ 0 when q is at a larger ray angle.
     let cross = |u: (f64, f64), q: (f64, f64)| u.1 * q.0 - u.0 * q.1;
     for ((y, x), l) in out.indexed_iter_mut() {
@@ -716,6 +749,15 @@ fn label_paraspinal(
         }
         let q = (y as f64 - centre.0, x as f64 - centre.1);
         if cross(da, q) >= 0.0 && cross(q, db) >= 0.0 {
+            *l = PARASPINAL;
+            continue;
+        }
+        let ang = q.0.atan2(q.1).rem_euclid(std::f64::consts::TAU);
+        let i = (ang / std::f64::consts::TAU * n as f64).round() as usize % n;
+        let depth = fan.last[i] as f64 - q.0.hypot(q.1) / fan.fan.step;
+        // The ray either side too: a pixel just past an edge rounds to the edge ray itself.
+        let sheet_here = sheet[(i + n - 1) % n].min(sheet[i]).min(sheet[(i + 1) % n]);
+        if depth > sheet_here {
             *l = PARASPINAL;
         }
     }

@@ -126,9 +126,13 @@ pub(crate) fn find_quadratus(
     let half_x = QL_LATERAL.1 * r * spacing[0] + margin;
     let seed_area = Window::around((y_mid, vx), [half_y, half_x], spacing, (h, w));
     let to_ring = distance_to_within(ring, seed_area, spacing);
+    let to_bone = distance_to_within(&spine.region, seed_area, spacing);
     let grow = |side: f64| -> Option<Mask> {
         // Candidates: the muscle-like cores in this side's zone. A core's seed is its most
-        // muscle-like pixel; the core, not the seed, must come near the band, since the
+        // muscle-like pixel and, of equals, the one nearest the bone: the quadratus arises
+        // from the transverse processes, and a kidney that abuts it with no fat plane makes
+        // one core with it (phantom seed 19: the seed sat in the kidney, which took the
+        // label). The core, not the seed, must come near the band, since the
         // box average makes a core stop half a box short of the muscle's edge.
         let core = Array2::from_shape_fn((h, w), |(y, x)| {
             let (dy, dx) = ((y as f64 - vy) / r, side * (x as f64 - vx) / r);
@@ -147,7 +151,7 @@ pub(crate) fn find_quadratus(
             }
             let c = l as usize - 1;
             near[c] = near[c].min(to_ring[p]);
-            if f > seeds[c].0 {
+            if f > seeds[c].0 || (f == seeds[c].0 && to_bone[p] < to_bone[seeds[c].1]) {
                 seeds[c] = (f, p);
             }
         }
