@@ -383,7 +383,7 @@ fn segment_crop(
                 }
             }
         }
-        label_paraspinal(&mut out, &fan, &fascia, &thickness, centre, sp);
+        label_paraspinal(&mut out, &fan, &fascia, &thickness, sp);
     }
     let air = hu.mapv(|v| v < AIR_HU);
     let near_air = dilate3(&air, true);
@@ -655,22 +655,24 @@ fn label_paraspinal(
     fan: &DepthFan,
     fascia: &[usize],
     thickness: &[usize],
-    centre: (f64, f64),
     spine: &spine::Spine,
 ) {
-    let n = fan.fan.n;
+    let (n, centre) = (fan.fan.n, fan.fan.centre);
     let mm: Vec<f64> = thickness
         .iter()
         .zip(&fan.fan.mm)
         .map(|(&t, &m)| t as f64 * m)
         .collect();
     // Thickness smoothed over five rays so one thin ray does not split the sector.
-    let smooth_t = |i: usize| -> f64 {
-        let mut win: Vec<f32> = (-2isize..=2)
-            .map(|d| mm[(i as isize + d).rem_euclid(n as isize) as usize] as f32)
-            .collect();
-        median(&mut win).map_or(0.0, f64::from)
-    };
+    let smoothed: Vec<f64> = (0..n)
+        .map(|i| {
+            let mut win: Vec<f32> = (-2isize..=2)
+                .map(|d| mm[(i as isize + d).rem_euclid(n as isize) as usize] as f32)
+                .collect();
+            median(&mut win).map_or(0.0, f64::from)
+        })
+        .collect();
+    let smooth_t = |i: usize| smoothed[i];
     // The midline ray: from the body centre to a point behind the vertebra, on its
     // midline. The vertebra itself can lie level with the body centre, where the direction
     // to it is noise.
@@ -721,14 +723,14 @@ fn label_paraspinal(
     let a = reach(&|d| (i0 + n - d % n) % n);
     let b = reach(&|d| (i0 + d) % n);
     let (Some(a), Some(b)) = (a, b) else { return };
-    let da = fan.fan.dir((i0 + n - a) % n);
-    let db = fan.fan.dir((i0 + b) % n);
+    let (edge_a, edge_b) = ((i0 + n - a) % n, (i0 + b) % n);
+    let (da, db) = (fan.fan.dir(edge_a), fan.fan.dir(edge_b));
     // Beyond each edge the erector spinae still bulges into the band under the thin wall
     // sheet that runs on from the side: on the rays where the band stays thicker than that
     // sheet, what lies deeper than the sheet is paraspinal.
     let reach = ((PARASPINAL_BULGE_DEG / 360.0 * n as f64) as usize).max(1);
     let mut sheet = vec![f64::INFINITY; n];
-    for (edge, dir) in [((i0 + n - a) % n, n - 1), ((i0 + b) % n, 1)] {
+    for (edge, dir) in [(edge_a, n - 1), (edge_b, 1)] {
         let ray = |d: usize| (edge + d * dir) % n;
         let t_ref = (1..=reach)
             .map(|d| smooth_t(ray(d)))
@@ -752,9 +754,7 @@ fn label_paraspinal(
             *l = PARASPINAL;
             continue;
         }
-        let ang = q.0.atan2(q.1).rem_euclid(std::f64::consts::TAU);
-        let i = (ang / std::f64::consts::TAU * n as f64).round() as usize % n;
-        let depth = fan.last[i] as f64 - q.0.hypot(q.1) / fan.fan.step;
+        let (i, depth) = fan.ray_and_depth(y as f64, x as f64);
         // The ray either side too: a pixel just past an edge rounds to the edge ray itself.
         let sheet_here = sheet[(i + n - 1) % n].min(sheet[i]).min(sheet[(i + 1) % n]);
         if depth > sheet_here {

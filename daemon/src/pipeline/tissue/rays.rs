@@ -162,6 +162,16 @@ impl DepthFan {
         self.fan.region(&k)
     }
 
+    /// The ray nearest the pixel `(y, x)` and the pixel's depth on it, in samples: the
+    /// inverse of [`DepthFan::point_at_depth`].
+    pub fn ray_and_depth(&self, y: f64, x: f64) -> (usize, f64) {
+        let (dy, dx) = (y - self.fan.centre.0, x - self.fan.centre.1);
+        let n = self.fan.n;
+        let turn = dy.atan2(dx).rem_euclid(std::f64::consts::TAU) / std::f64::consts::TAU;
+        let i = (turn * n as f64).round() as usize % n;
+        (i, self.last[i] as f64 - dy.hypot(dx) / self.fan.step)
+    }
+
     /// The point `(y, x)` at depth `d` on ray `i`.
     pub fn point_at_depth(&self, i: usize, d: f64) -> (f64, f64) {
         self.fan.point(i, self.index_of_depth(i, d))
