@@ -233,15 +233,19 @@ fn pooled(pred: &[Array2<u8>], truth: &[Array2<u8>], lab: u8) -> (usize, usize) 
 
 /// Phantom Dice floors per tissue (psoas L, psoas R, paraspinal, wall, SAT, VAT, IMAT):
 /// mean over the 20 seeds, and worst seed.
-/// Reached when set: means 0.974, 0.961, 0.964, 0.966, 1.000, 0.996, 0.976; worst 0.953,
-/// 0.918 (seed 19: a right psoas engulfed by liver and IVC of its own HU), 0.938 (seed 4:
-/// a quadratus lumborum wrapped round a transverse process tip, and a kidney abutting it),
-/// 0.924 (seed 10: bowel loops and stool against a thin wall), 0.999, 0.992, 0.952.
-/// Before the paraspinal sector was aimed behind the vertebra, kept walking past a thin
-/// midline and took the erector's flank under the wall sheet, paraspinal was 0.935 / 0.873
-/// and wall 0.947 / 0.894.
-const PHANTOM_MEAN_FLOOR: [f64; 7] = [0.97, 0.96, 0.955, 0.96, 0.99, 0.99, 0.97];
-const PHANTOM_WORST_FLOOR: [f64; 7] = [0.945, 0.915, 0.93, 0.92, 0.99, 0.99, 0.95];
+/// Reached when set: means 0.974, 0.961, 0.971, 0.975, 1.000, 0.996, 0.978; worst 0.952,
+/// 0.918 (seed 19: a right psoas engulfed by liver and IVC of its own HU), 0.945 (seed 19:
+/// a kidney abutting the quadratus lumborum at its HU; seeds 9 and 4, 0.948 and 0.949: at
+/// these thick slices the quadratus' edges are partial volume, and seed 4 has a quadratus
+/// lobe in front of a transverse process tip), 0.950 (seed 10: stool against a thin wall),
+/// 0.999, 0.992, 0.954.
+/// Before the posterior sheet was trimmed to the erector's lateral edge, bowel gas marked
+/// stool, the wall's thickness window widened to ±40° and the linea alba dropped,
+/// paraspinal was 0.964 / 0.938 and wall 0.966 / 0.924; before the sector was aimed behind
+/// the vertebra, kept walking past a thin midline and took the erector's flank under the
+/// wall sheet, 0.935 / 0.873 and 0.947 / 0.894.
+const PHANTOM_MEAN_FLOOR: [f64; 7] = [0.97, 0.96, 0.965, 0.97, 0.99, 0.99, 0.97];
+const PHANTOM_WORST_FLOOR: [f64; 7] = [0.945, 0.915, 0.94, 0.945, 0.99, 0.99, 0.95];
 
 /// Anatomy under the phantom's labels, pooled over the 20 seeds' L3 slices: the share of
 /// the spinal canal's and kidneys' pixels labelled muscle (both read as muscle by HU), and
@@ -252,6 +256,11 @@ const PHANTOM_WORST_FLOOR: [f64; 7] = [0.945, 0.915, 0.93, 0.92, 0.99, 0.99, 0.9
 const CANAL_AS_MUSCLE_CEILING: f64 = 0.08;
 const KIDNEY_AS_MUSCLE_CEILING: f64 = 0.055;
 const PARASPINAL_FOUND_FLOOR: f64 = 0.97;
+/// The same share for bowel (wall, fluid, stool) and the linea alba, both of muscle HU:
+/// ceilings just past what is reached (0.016 and 0.283; bowel was 0.025 before bowel gas
+/// marked stool and the wall's thickness window widened).
+const BOWEL_AS_MUSCLE_CEILING: f64 = 0.02;
+const LINEA_AS_MUSCLE_CEILING: f64 = 0.3;
 
 #[test]
 fn phantom_dice_per_tissue() {
@@ -341,10 +350,10 @@ fn phantom_dice_per_tissue() {
     let canal = share(&["canal"]);
     let kidney = share(&["kidney_cortex", "kidney_medulla"]);
     let para = share(&["para"]);
+    let bowel = share(&["gut_wall", "gut_fluid", "stool"]);
+    let linea = share(&["linea_alba"]);
     println!(
-        "labelled muscle: canal {canal:.3}, kidney {kidney:.3}, paraspinal mass {para:.3}, bowel {:.3}, linea alba {:.3}",
-        share(&["gut_wall", "gut_fluid", "stool"]),
-        share(&["linea_alba"])
+        "labelled muscle: canal {canal:.3}, kidney {kidney:.3}, paraspinal mass {para:.3}, bowel {bowel:.3}, linea alba {linea:.3}"
     );
     let mean: Vec<f64> = sum.iter().map(|s| s / 20.0).collect();
     for lab in 1..=7 {
@@ -381,6 +390,14 @@ fn phantom_dice_per_tissue() {
     assert!(
         kidney <= KIDNEY_AS_MUSCLE_CEILING,
         "kidney as muscle {kidney:.3}"
+    );
+    assert!(
+        bowel <= BOWEL_AS_MUSCLE_CEILING,
+        "bowel as muscle {bowel:.3}"
+    );
+    assert!(
+        linea <= LINEA_AS_MUSCLE_CEILING,
+        "linea alba as muscle {linea:.3}"
     );
     assert!(
         para >= PARASPINAL_FOUND_FLOOR,

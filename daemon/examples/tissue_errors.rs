@@ -4,9 +4,10 @@
 //!
 //! `cargo run --release -p idoctor-daemon --example tissue_errors -- OUT_DIR SEED…`
 //! (seeds 0..20 when none are given; slice counts cycle as in the phantom accuracy test).
-//! `ZOOM=1` crops the PNG to the focused truth (psoas by default) with a margin, at 4×; `LABELS=1` draws the
+//! `ZOOM=1` crops the PNG to the focused truth (all muscle by default) with a margin, at 4×; `LABELS=1` draws the
 //! predicted labels instead (the focused truth brightened, white where it got no label); `RAW=1`
-//! the slice in a narrow soft-tissue window.
+//! the slice in a narrow soft-tissue window; `CONF=a,b` marks in red the pixels labelled `a`
+//! whose truth is `b` (e.g. `CONF=3,4`: wall taken as paraspinal).
 
 use std::path::PathBuf;
 
@@ -166,6 +167,15 @@ fn main() -> anyhow::Result<()> {
                 let (y, x) = (y as usize, x as usize);
                 let g = ((f32::from(hu[[y, x]]) + 200.0) / 500.0 * 255.0).clamp(0.0, 255.0) as u8;
                 let (a, b) = (focus(pred[[y, x]]), focus(truth[[y, x]]));
+                // `CONF=a,b` marks in red the pixels labelled `a` whose truth is `b`.
+                if let Some((a, b)) = std::env::var("CONF").ok().and_then(|c| {
+                    let (a, b) = c.split_once(',')?;
+                    Some((a.parse::<u8>().ok()?, b.parse::<u8>().ok()?))
+                }) && pred[[y, x]] == a
+                    && truth[[y, x]] == b
+                {
+                    return image::Rgb([255, 0, 0]);
+                }
                 if std::env::var_os("LABELS").is_some() {
                     // Predicted labels; truth psoas pixels brightened.
                     let t = if b { 80 } else { 0 };

@@ -11,13 +11,15 @@
 //!    closed contours found by dynamic programming on rays from the body centre ([`wall`],
 //!    [`rays`]); fat outside the fascia is SAT, the band between the contours is wall muscle,
 //!    less the thick fat pockets and the bowel (fluid, stool) it swept in where a loop abuts
-//!    the wall;
+//!    the wall; soft tissue next to bowel gas never counts as wall;
 //! 3. the vertebra and spinal canal ([`spine`]), which anchor the paraspinal mass (the wall
 //!    there reaches forward to the transverse processes) and are never muscle;
 //! 4. the psoas, grown from beside the vertebral body on each side ([`psoas`]);
 //! 5. labels: muscle window inside the muscle compartments, IMAT (fat window) inside them,
-//!    VAT (its window) in the cavity, SAT outside the fascia. Fat-window pixels touching air
-//!    are partial-volume edges of gas or lung, not fat, and are left unlabelled;
+//!    VAT (its window) in the cavity, SAT outside the fascia; the posterior band over the
+//!    erector spinae is paraspinal, and the linea alba is no muscle. Fat-window pixels
+//!    touching air are partial-volume edges of gas or lung, not fat, and are left
+//!    unlabelled;
 //! 6. the psoas and paraspinal labels grown back through muscle-window pixels to the muscle's
 //!    edge, and around the posterior elements into the muscle against the bone;
 //! 7. each psoas finished ([`border`]): filled to its convex hull, its border with the
@@ -90,6 +92,13 @@ const BOWEL_MARGIN_HU: f32 = 15.0;
 const BOWEL_BOX_MM: f64 = 5.0;
 const BOWEL_FAT_FRACTION: f32 = 0.08;
 const BOWEL_MM: f64 = 2.0;
+/// Bowel gas (body pixels below `AIR_HU`) marks the samples within this many mm of it as
+/// bowel wall or stool for the wall's inner contour (see `wall::GAIN_NEAR_GAS`).
+const GAS_MM: f64 = 3.0;
+/// The linea alba: columns of the anterior wall band within `LINEA_SEARCH_MM` of the midline
+/// whose mean HU is `LINEA_MARGIN_HU` above the band's median there.
+const LINEA_SEARCH_MM: f64 = 25.0;
+const LINEA_MARGIN_HU: f32 = 15.0;
 /// The paraspinal sector exists when the thickest posterior wall is at least this thick
 /// (mm) and `PARASPINAL_THICK_FACTOR` times the lateral wall; it spans the rays thicker than
 /// the lateral wall by `PARASPINAL_EDGE` of the difference.
@@ -105,6 +114,12 @@ const PARASPINAL_SHEET_MARGIN_MM: f64 = 1.0;
 /// The paraspinal sector is centred on the ray through a point this many vertebral radii
 /// behind the vertebra's centre.
 const MIDLINE_AIM_R: f64 = 3.0;
+/// In the sector, the band deeper than the thinner side's sheet (see
+/// [`PARASPINAL_BULGE_DEG`]) by `PARASPINAL_DEEP_MM` is the erector spinae; the sheet over
+/// it is paraspinal out to `PARASPINAL_BEYOND_MM` past the erector's lateral edge, and wall
+/// beyond (phantom paraspinal Dice mean 0.964 -> 0.971, wall 0.966 -> 0.973).
+const PARASPINAL_DEEP_MM: f64 = 4.0;
+const PARASPINAL_BEYOND_MM: f64 = 2.0;
 /// Half-width (degrees) of the widest paraspinal sector.
 const PARASPINAL_MAX_HALF_DEG: f64 = 80.0;
 /// Largest run of thin rays (degrees) the sector may span.
@@ -244,10 +259,12 @@ fn segment_crop(
         .unwrap_or(band_hu),
         None => band_hu,
     };
+    let vgas = fan.sample(&near_gas(&hu, &body, spacing), 0.0, depth_len);
     let thickness = wall::wall_thickness(
         &fan,
         &v,
         &vcoarse,
+        &vgas,
         &fascia,
         muscle_hu,
         mwin,
@@ -383,8 +400,10 @@ fn segment_crop(
                 }
             }
         }
-        label_paraspinal(&mut out, &fan, &fascia, &thickness, sp);
+        label_paraspinal(&mut out, &fan, &fascia, &thickness, sp, spacing);
     }
+    let mid_x = spine.as_ref().map_or(centre.1, |sp| sp.centre.1);
+    drop_linea_alba(&mut out, &hu_f, (centre.0, mid_x), spacing);
     let air = hu.mapv(|v| v < AIR_HU);
     let near_air = dilate3(&air, true);
     if let Some(sp) = &spine {
@@ -617,6 +636,53 @@ fn release_bowel(
     cavity
 }
 
+/// Drops from the wall label the linea alba, the tendinous seam between the two recti: it
+/// is denser than muscle but no muscle (see [`LINEA_SEARCH_MM`]).
+/// `cy` is the body centre's row (the anterior wall lies above it), `mid_x` the midline's
+/// column. Phantom wall Dice mean 0.973 -> 0.975 (the seam is 30–120 px a slice).
+fn drop_linea_alba(
+    out: &mut Array2<u8>,
+    hu: &Array2<f32>,
+    (cy, mid_x): (f64, f64),
+    spacing: Spacing,
+) {
+    let (h, w) = out.dim();
+    let reach = LINEA_SEARCH_MM / spacing[1];
+    let x0 = (mid_x - reach).max(0.0) as usize;
+    let x1 = ((mid_x + reach).ceil() as usize).min(w.saturating_sub(1));
+    let y1 = (cy.max(0.0) as usize).min(h);
+    let mut all = Vec::new();
+    let mut cols = Vec::new();
+    for x in x0..=x1 {
+        let vals: Vec<f32> = (0..y1)
+            .filter(|&y| out[[y, x]] == ABDOMINAL_WALL)
+            .map(|y| hu[[y, x]])
+            .collect();
+        all.extend_from_slice(&vals);
+        let mean = (!vals.is_empty()).then(|| vals.iter().sum::<f32>() / vals.len() as f32);
+        cols.push((x, mean));
+    }
+    let Some(base) = median(&mut all) else { return };
+    for (x, mean) in cols {
+        if mean.is_some_and(|m| m > base + LINEA_MARGIN_HU) {
+            for y in 0..y1 {
+                if out[[y, x]] == ABDOMINAL_WALL {
+                    out[[y, x]] = BACKGROUND;
+                }
+            }
+        }
+    }
+}
+
+/// 1 where a pixel lies within [`GAS_MM`] of bowel gas (air inside the body), else 0.
+fn near_gas(hu: &ArrayView2<i16>, body: &Mask, spacing: Spacing) -> Array2<f32> {
+    let not_gas = Array2::from_shape_fn(hu.dim(), |p| !(body[p] && hu[p] < AIR_HU));
+    if not_gas.iter().all(|&g| g) {
+        return Array2::zeros(hu.dim());
+    }
+    edt(&not_gas, spacing, false).mapv(|d| f32::from(u8::from(f64::from(d) <= GAS_MM)))
+}
+
 /// Median smoothed HU of the muscle behind the vertebral body: a more faithful "muscle HU"
 /// for this scan than the thin wall, whose pixels partial volume pulls towards fat.
 fn paraspinal_hu(
@@ -648,14 +714,16 @@ fn paraspinal_hu(
 /// Relabels as paraspinal the wall muscle in the posterior sector where the wall is thick
 /// (the erector spinae and quadratus lumborum mass), behind the vertebral body's centre,
 /// and, just beyond the sector, the erector's flank that bulges under the thin wall sheet
-/// (see [`PARASPINAL_BULGE_DEG`]). `fascia` and `thickness` are the band's outer depth and
-/// thickness per ray, in samples.
+/// (see [`PARASPINAL_BULGE_DEG`]); the sheet over the erector only as far out as the
+/// erector itself (see [`PARASPINAL_DEEP_MM`]). `fascia` and `thickness` are the band's
+/// outer depth and thickness per ray, in samples.
 fn label_paraspinal(
     out: &mut Array2<u8>,
     fan: &DepthFan,
     fascia: &[usize],
     thickness: &[usize],
     spine: &spine::Spine,
+    spacing: Spacing,
 ) {
     let (n, centre) = (fan.fan.n, fan.fan.centre);
     let mm: Vec<f64> = thickness
@@ -730,11 +798,13 @@ fn label_paraspinal(
     // sheet, what lies deeper than the sheet is paraspinal.
     let reach = ((PARASPINAL_BULGE_DEG / 360.0 * n as f64) as usize).max(1);
     let mut sheet = vec![f64::INFINITY; n];
-    for (edge, dir) in [(edge_a, n - 1), (edge_b, 1)] {
+    let mut sheet_mm = [f64::INFINITY; 2];
+    for (side, (edge, dir)) in [(edge_a, n - 1), (edge_b, 1)].into_iter().enumerate() {
         let ray = |d: usize| (edge + d * dir) % n;
         let t_ref = (1..=reach)
             .map(|d| smooth_t(ray(d)))
             .fold(f64::INFINITY, f64::min);
+        sheet_mm[side] = t_ref;
         for d in 1..=reach {
             let i = ray(d);
             if smooth_t(i) <= t_ref + PARASPINAL_SHEET_MARGIN_MM {
@@ -745,20 +815,42 @@ fn label_paraspinal(
     }
     // (dy, dx) vectors; cross(a, q) = a.x q.y − a.y q.x is ≥ 0 when q is at a larger ray angle.
     let cross = |u: (f64, f64), q: (f64, f64)| u.1 * q.0 - u.0 * q.1;
+    // Relabelled pixels: (y, x, side of the midline, under the sheet).
+    let mut taken = Vec::new();
+    let deep_mm = sheet_mm[0].min(sheet_mm[1]) + PARASPINAL_DEEP_MM;
     for ((y, x), l) in out.indexed_iter_mut() {
         if *l != ABDOMINAL_WALL || (y as f64) <= vy {
             continue;
         }
+        let (i, depth) = fan.ray_and_depth(y as f64, x as f64);
+        let side = usize::from((x as f64) < vx);
         let q = (y as f64 - centre.0, x as f64 - centre.1);
+        let below = depth - fascia[i] as f64;
         if cross(da, q) >= 0.0 && cross(q, db) >= 0.0 {
             *l = PARASPINAL;
+            taken.push((y, x, side, below * fan.fan.mm[i] > deep_mm));
             continue;
         }
-        let (i, depth) = fan.ray_and_depth(y as f64, x as f64);
         // The ray either side too: a pixel just past an edge rounds to the edge ray itself.
         let sheet_here = sheet[(i + n - 1) % n].min(sheet[i]).min(sheet[(i + 1) % n]);
         if depth > sheet_here {
             *l = PARASPINAL;
+            taken.push((y, x, side, true));
+        }
+    }
+    // The posterior sheet is paraspinal only as far out as the erector spinae under it: a
+    // ray from the body centre that meets the sheet beyond the erector's flank still
+    // crosses the flank deeper down, so the sector's radial edge takes too much sheet.
+    let mut reach_px = [0.0f64; 2];
+    for &(_, x, side, deep) in &taken {
+        if deep {
+            reach_px[side] = reach_px[side].max((x as f64 - vx).abs());
+        }
+    }
+    let margin_px = PARASPINAL_BEYOND_MM / spacing[1];
+    for &(y, x, side, deep) in &taken {
+        if !deep && (x as f64 - vx).abs() > reach_px[side] + margin_px {
+            out[[y, x]] = ABDOMINAL_WALL;
         }
     }
 }

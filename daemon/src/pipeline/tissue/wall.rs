@@ -36,6 +36,10 @@ const GAIN_FAT: f64 = -1.0;
 const GAIN_AIR: f64 = -3.0;
 /// Ribs and costal cartilage sit inside the wall in the upper abdomen: mildly positive.
 const GAIN_BONE: f64 = 0.3;
+/// Soft tissue within a gut wall's thickness of bowel gas is bowel wall or stool (stool is
+/// mottled with gas bubbles), never muscle: it counts as fat. Phantom wall Dice, worst seed
+/// (stool against a thin wall) 0.924 -> 0.935.
+const GAIN_NEAR_GAS: f64 = -1.0;
 /// Soft tissue clearly brighter than this scan's muscle is an organ (liver, spleen, kidney).
 const ORGAN_MARGIN_HU: f32 = 20.0;
 const GAIN_ORGAN: f64 = -0.5;
@@ -56,7 +60,10 @@ const WALL_CLEAN_MAX_MM: f64 = 40.0;
 /// organ or a bowel loop lies against it than where a fat plane shows its inner surface;
 /// any slack lets the contour sweep in bowel wall and stool of muscle HU (phantoms: muscle
 /// Dice 0.971 → 0.975 going from 1.2 × + 2 mm to 1.0 × + 1 mm; real CT 0.863 → 0.872).
-const WALL_WINDOW_DEG: f64 = 30.0;
+/// A window of ±40° rather than ±30° keeps the thin rectus from borrowing the thickness
+/// of a neighbouring bowel loop's contact (phantom wall Dice worst seed 0.946 -> 0.950;
+/// ±60° is too wide: the rectus and the obliques differ).
+const WALL_WINDOW_DEG: f64 = 40.0;
 const WALL_FACTOR: f64 = 1.0;
 const WALL_MARGIN_MM: f64 = 1.0;
 /// Deepest wall considered (mm below the fascia).
@@ -123,7 +130,9 @@ pub(crate) fn band_muscle_hu(
     median(&mut vals)
 }
 
-/// Depth (samples below the fascia) of the wall's inner surface on every ray.
+/// Depth (samples below the fascia) of the wall's inner surface on every ray. `v` and
+/// `vcoarse` are the smoothed HU sampled on the fan, `vgas` is 1 where a sample lies within
+/// a gut wall's thickness of bowel gas.
 #[allow(
     clippy::too_many_arguments,
     reason = "the inputs are the distinct images and landmarks of one slice"
@@ -132,6 +141,7 @@ pub(crate) fn wall_thickness(
     fan: &DepthFan,
     v: &Array2<f32>,
     vcoarse: &Array2<f32>,
+    vgas: &Array2<f32>,
     fascia: &[usize],
     muscle_hu: f32,
     window: (f32, f32),
@@ -152,6 +162,8 @@ pub(crate) fn wall_thickness(
                 GAIN_AIR
             } else if val < window.0 {
                 GAIN_FAT
+            } else if vgas[[i, j]] > 0.5 {
+                GAIN_NEAR_GAS
             } else if val > window.1 {
                 GAIN_BONE
             } else if coarse > muscle_hu + ORGAN_MARGIN_COARSE_HU {
