@@ -259,7 +259,8 @@ fn segment_crop(
         .unwrap_or(band_hu),
         None => band_hu,
     };
-    let vgas = fan.sample(&near_gas(&hu, &body, spacing), 0.0, depth_len);
+    let air = hu.mapv(|v| v < AIR_HU);
+    let vgas = fan.sample(&near_gas(&air, &body, spacing), 0.0, depth_len);
     let thickness = wall::wall_thickness(
         &fan,
         &v,
@@ -404,7 +405,6 @@ fn segment_crop(
     }
     let mid_x = spine.as_ref().map_or(centre.1, |sp| sp.centre.1);
     drop_linea_alba(&mut out, &hu_f, (centre.0, mid_x), spacing);
-    let air = hu.mapv(|v| v < AIR_HU);
     let near_air = dilate3(&air, true);
     if let Some(sp) = &spine {
         // The bone mask, found on smoothed HU, overshoots the cortex by the blur: its edge
@@ -638,6 +638,7 @@ fn release_bowel(
 
 /// Drops from the wall label the linea alba, the tendinous seam between the two recti: it
 /// is denser than muscle but no muscle (see [`LINEA_SEARCH_MM`]).
+///
 /// `cy` is the body centre's row (the anterior wall lies above it), `mid_x` the midline's
 /// column. Phantom wall Dice mean 0.973 -> 0.975 (the seam is 30–120 px a slice).
 fn drop_linea_alba(
@@ -674,11 +675,11 @@ fn drop_linea_alba(
     }
 }
 
-/// 1 where a pixel lies within [`GAS_MM`] of bowel gas (air inside the body), else 0.
-fn near_gas(hu: &ArrayView2<i16>, body: &Mask, spacing: Spacing) -> Array2<f32> {
-    let not_gas = Array2::from_shape_fn(hu.dim(), |p| !(body[p] && hu[p] < AIR_HU));
+/// 1 where a pixel lies within [`GAS_MM`] of bowel gas (`air` inside the body), else 0.
+fn near_gas(air: &Mask, body: &Mask, spacing: Spacing) -> Array2<f32> {
+    let not_gas = Array2::from_shape_fn(air.dim(), |p| !(body[p] && air[p]));
     if not_gas.iter().all(|&g| g) {
-        return Array2::zeros(hu.dim());
+        return Array2::zeros(air.dim());
     }
     edt(&not_gas, spacing, false).mapv(|d| f32::from(u8::from(f64::from(d) <= GAS_MM)))
 }
@@ -825,10 +826,10 @@ fn label_paraspinal(
         let (i, depth) = fan.ray_and_depth(y as f64, x as f64);
         let side = usize::from((x as f64) < vx);
         let q = (y as f64 - centre.0, x as f64 - centre.1);
-        let below = depth - fascia[i] as f64;
         if cross(da, q) >= 0.0 && cross(q, db) >= 0.0 {
             *l = PARASPINAL;
-            taken.push((y, x, side, below * fan.fan.mm[i] > deep_mm));
+            let below_mm = (depth - fascia[i] as f64) * fan.fan.mm[i];
+            taken.push((y, x, side, below_mm > deep_mm));
             continue;
         }
         // The ray either side too: a pixel just past an edge rounds to the edge ray itself.
