@@ -60,6 +60,15 @@ fn average_pairs(v: &Volume) -> Volume {
     o
 }
 
+/// L3 as the daemon and `idoctord analyze` find it: through the shipped settings'
+/// options (their review threshold, not the localiser's own default).
+fn shipped_detect(v: &Volume) -> L3Finding {
+    let opts = idoctor_daemon::config::PipelineSettings::default()
+        .options()
+        .expect("default pipeline options");
+    idoctor_daemon::pipeline::detect(v, &opts).finding
+}
+
 fn in_l3(f: &L3Finding) -> bool {
     f.mid_z_mm
         .is_some_and(|z| z >= L3_BODY.0 - 0.01 && z <= L3_BODY.1 + 0.01)
@@ -165,7 +174,7 @@ fn six_mm_slices_still_find_l3() {
 #[test]
 fn without_the_sacrum_the_t12_anchor_alone_is_flagged() {
     let vol = load("pancreas-ct-cb-001");
-    let f = locate_l3(&crop(&vol, 30, vol.slices()), &L3Params::default());
+    let f = shipped_detect(&crop(&vol, 30, vol.slices()));
     assert_safe("no sacrum", &f);
     assert_eq!(f.status, L3Status::Found, "{f:#?}");
     assert!(in_l3(&f), "{f:#?}");
@@ -180,7 +189,7 @@ fn without_the_sacrum_the_t12_anchor_alone_is_flagged() {
 #[test]
 fn without_the_ribs_the_s1_anchor_alone_is_flagged() {
     let vol = load("pancreas-ct-cb-001");
-    let f = locate_l3(&crop(&vol, 0, 70), &L3Params::default());
+    let f = shipped_detect(&crop(&vol, 0, 70));
     assert_safe("no ribs", &f);
     assert_eq!(f.status, L3Status::Found, "{f:#?}");
     assert!(in_l3(&f), "{f:#?}");

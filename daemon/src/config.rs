@@ -267,7 +267,9 @@ impl Default for PipelineSettings {
     fn default() -> Self {
         Self {
             windows: HuWindows::default(),
-            review_confidence: 0.6,
+            // One threshold with the localiser's own default: a single-anchor count
+            // (confidence 0.6–0.65) must come out flagged.
+            review_confidence: crate::pipeline::l3::L3Params::default().low_confidence_below,
             l3_model: PathBuf::new(),
             tissue_model: PathBuf::new(),
         }
@@ -663,8 +665,9 @@ held_retry_s = 30.0
 poll_ms = 500
 
 [pipeline]
-# L3 answers below this confidence are flagged low_confidence.
-review_confidence = 0.6
+# L3 answers below this confidence are flagged low_confidence (both anchors agreeing
+# give 0.92; one anchor, S1 or T12, gives 0.65 or 0.6).
+review_confidence = 0.75
 # Optional ONNX models (see daemon/src/pipeline/model.rs). Empty: classical methods.
 l3_model = ""
 tissue_model = ""
