@@ -1,6 +1,7 @@
 //! The one integration test binary: real daemons, real sockets, real databases, real
 //! files. Postgres cases run when `IDOCTOR_TEST_PG` is set (CI sets it).
 
+mod cli_oneshot;
 mod common;
 mod dicom_reader;
 mod dicom_writer;

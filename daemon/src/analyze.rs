@@ -178,14 +178,15 @@ pub fn analyze(
     for s in &found.series {
         let patient_id = s.instances.first().map(|i| i.header.patient_id.clone());
         let dir = out.map(|o| o.join(sanitize_uid(&s.series_uid)));
-        let result =
+        let result = contained(|| {
             pipeline::analyze_files(&s.files(), opts, dir.as_deref(), &pipeline::no_progress)
                 .map(|run| SeriesRun {
                     analysis: run.analysis,
                     out_dir: dir.clone(),
                     files: run.files,
                 })
-                .map_err(|e| SeriesError::from_pipeline(&e));
+                .map_err(|e| SeriesError::from_pipeline(&e))
+        });
         outcomes.push(SeriesOutcome {
             series_uid: Some(s.series_uid.clone()),
             file: None,
@@ -202,6 +203,22 @@ pub fn analyze(
         });
     }
     outcomes
+}
+
+/// Runs one series' work so that a panic in it (a codec's, or a bug of ours) becomes that
+/// series' `internal` error instead of ending the run: the other series still complete.
+fn contained<T>(run: impl FnOnce() -> Result<T, SeriesError>) -> Result<T, SeriesError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(SeriesError {
+            code: "internal".into(),
+            message: format!("the pipeline crashed on this series ({what}); please report it"),
+        })
+    })
 }
 
 /// Prints outcomes: one JSON object per line with `json`, else one summary line each.
@@ -433,6 +450,26 @@ mod tests {
         phantom::write_phantom(&PhantomOptions::new(seed, slices, matrix), dir)
             .unwrap()
             .1
+    }
+
+    #[test]
+    fn a_panicking_series_becomes_its_own_internal_error() {
+        let ok: Result<u32, SeriesError> = contained(|| Ok(7));
+        assert_eq!(ok, Ok(7));
+        let crashed: Result<u32, SeriesError> = contained(|| {
+            let v: Vec<u32> = Vec::new();
+            Ok(v[3])
+        });
+        let e = crashed.unwrap_err();
+        assert_eq!(e.code, "internal");
+        assert!(e.message.contains("index out of bounds"), "{}", e.message);
+        let refused: Result<u32, SeriesError> = contained(|| {
+            Err(SeriesError {
+                code: "not_dicom".into(),
+                message: "x".into(),
+            })
+        });
+        assert_eq!(refused.unwrap_err().code, "not_dicom");
     }
 
     #[test]
