@@ -2,7 +2,7 @@
 //! spacing from 1.25 to 3.1 mm all varying), scored on the bars:
 //! - L3: found, with the mid slice within one slice of the truth, on every phantom;
 //! - tissues: mean Dice over the truth L3 range ≥ 0.95 for skeletal muscle, SAT and VAT
-//!   on every phantom. Reached: muscle mean 0.981, worst 0.965 (seed 10); SAT ≥ 0.999;
+//!   on every phantom. Reached: muscle mean 0.982, worst 0.965 (seed 10); SAT ≥ 0.999;
 //!   VAT ≥ 0.992. The muscle errors left are bowel wall and stool where a loop lies
 //!   against the abdominal wall, a psoas grown into an abutting kidney of
 //!   its own HU and the spinal canal where the bony ring is open (`cargo run --release -p
@@ -14,20 +14,26 @@
 //!   SAT or VAT were handed to that fat (`tissue::imat`), the mean was 0.967 and seed 10
 //!   0.935, under the 0.95;
 //! - psoas (left and right together): ≥ 0.95 (the bar) on every phantom and ≥
-//!   `PSOAS_MEAN_FLOOR` on the mean. Reached: mean 0.972, worst 0.953 (seed 6; seed 19 0.954).
+//!   `PSOAS_MEAN_FLOOR` on the mean. Reached: mean 0.976, worst 0.958 (seed 19).
 //!   It is split from what it abuts by shape (a grown psoas is pruned of protrusions
 //!   narrower than 0.4 of its own width, and cut back to its fellow's mirror image when
-//!   30% larger), then finished by convexity, against the paraspinal muscles by HU, and
-//!   against organs of muscle HU by shedding a rim dimmer than its core
-//!   (`tissue::border`); last, the finished outlines are balanced again with a 3 mm margin
+//!   30% larger), then finished by convexity, against the paraspinal muscles by HU, against
+//!   organs of muscle HU by shedding a rim dimmer or brighter than its core, and at the
+//!   necks where it touches tissue of its own HU (`tissue::border`, `tissue::necks`); last,
+//!   the finished outlines are balanced again with a 3 mm margin
 //!   (`tissue::psoas::rebalance`), mirrored about the middle of the vertebral body's
-//!   deepest ridge. Seed 19, whose right psoas the liver and IVC engulf at its own HU with
-//!   no fat plane, was 0.930 before that last cut: the steps after the first cut had
-//!   regrown it along the organ;
-//!   see `pipeline_tissue` for its per-side floors;
+//!   deepest ridge;
+//! - each psoas alone (the results report both sides' areas): the left ≥ 0.95 on every
+//!   phantom (reached: mean 0.981, worst 0.967); the right ≥ `PSOAS_RIGHT_FLOOR` on every
+//!   phantom and ≥ `PSOAS_SIDE_MEAN_FLOOR` on the mean (reached: mean 0.971, 18 of 20 at
+//!   0.95 or more, seed 10 0.950). Two are short of 0.95: seed 19 (0.937), whose right
+//!   psoas the liver and the vena cava wrap at its own HU along a broad front with no
+//!   neck, and seed 16 (0.947), a bowel loop against it. Before the bright-rim and neck
+//!   rules the right side was 0.966 mean with 6 of 20 under 0.95 (worst 0.930, seed 19);
+//!   see `pipeline_tissue` for the per-side floors on 3 mm slices;
 //! - paraspinal and abdominal wall, the muscle's split: ≥ 0.95 on every phantom. Reached:
-//!   paraspinal mean 0.972, worst 0.950 (seed 4: a quadratus lobe in front of a transverse
-//!   process tip and a kidney abutting it; seed 19 0.951, a kidney); wall mean 0.976, worst
+//!   paraspinal mean 0.973, worst 0.951 (seed 19, a kidney; seed 4 0.953: a quadratus lobe
+//!   in front of a transverse process tip and a kidney abutting it); wall mean 0.976, worst
 //!   0.953 (seed 10, stool against a thin wall). Before the posterior sheet was trimmed to
 //!   the erector's lateral edge, bowel gas marked stool, the wall's thickness window widened
 //!   and the linea alba dropped, they were 0.965 / 0.941 and 0.967 / 0.934.
@@ -52,8 +58,13 @@ const IMAT_MEAN_FLOOR: f64 = 0.98;
 const IMAT_FLOOR: f64 = 0.955;
 /// Psoas (left and right together) Dice: the bar on each phantom, and a floor on
 /// the mean over the phantoms just under what is reached (see the module notes).
-const PSOAS_MEAN_FLOOR: f64 = 0.97;
+const PSOAS_MEAN_FLOOR: f64 = 0.975;
 const PSOAS_FLOOR: f64 = 0.95;
+/// Each side alone: the left on the bar, the right on a floor just under its worst
+/// (see the module notes), and both sides' means just under what is reached.
+const PSOAS_LEFT_FLOOR: f64 = 0.95;
+const PSOAS_RIGHT_FLOOR: f64 = 0.935;
+const PSOAS_SIDE_MEAN_FLOOR: f64 = 0.97;
 /// Per-phantom floor for the paraspinal and abdominal-wall labels (the muscle's split):
 /// the bar.
 const SPLIT_FLOOR: f64 = 0.95;
@@ -93,6 +104,8 @@ struct Scores {
     imat: f64,
     paraspinal: f64,
     wall: f64,
+    psoas_left: f64,
+    psoas_right: f64,
 }
 
 fn score(seed: u64) -> Scores {
@@ -105,7 +118,7 @@ fn score(seed: u64) -> Scores {
     let l3_note = det.finding.reason.clone().unwrap_or_default();
     let ks = range_slices(&p.volume, &p.truth_finding()).expect("truth range");
     let w = HuWindows::default();
-    let per_slice: Vec<[f64; 7]> = ks
+    let per_slice: Vec<[f64; 9]> = ks
         .par_iter()
         .map(|&k| {
             let pred = segment_slice(p.volume.slice(k), p.volume.pixel_spacing, &w);
@@ -121,6 +134,8 @@ fn score(seed: u64) -> Scores {
                 d(|l| l == labels::IMAT),
                 d(|l| l == labels::PARASPINAL),
                 d(|l| l == labels::ABDOMINAL_WALL),
+                d(|l| l == labels::PSOAS_LEFT),
+                d(|l| l == labels::PSOAS_RIGHT),
             ]
         })
         .collect();
@@ -137,16 +152,20 @@ fn score(seed: u64) -> Scores {
         imat: mean(4),
         paraspinal: mean(5),
         wall: mean(6),
+        psoas_left: mean(7),
+        psoas_right: mean(8),
     }
 }
 
 #[test]
 fn phantoms_l3_within_one_slice_and_tissue_dice_above_floors() {
     let scores: Vec<Scores> = (0..SEEDS).map(score).collect();
-    println!("seed spacing  L3 err | muscle    SAT    VAT | psoas   IMAT  para   wall");
+    println!(
+        "seed spacing  L3 err | muscle    SAT    VAT | psoas   IMAT  para   wall | psoasL psoasR"
+    );
     for s in &scores {
         println!(
-            "{:4} {:6.3} {:>7} | {:6.3} {:6.3} {:6.3} | {:6.3} {:6.3} {:6.4} {:6.4}  {}",
+            "{:4} {:6.3} {:>7} | {:6.3} {:6.3} {:6.3} | {:6.3} {:6.3} {:6.4} {:6.4} | {:6.4} {:6.4}  {}",
             s.seed,
             s.spacing,
             s.l3_error.map_or("none".to_string(), |e| e.to_string()),
@@ -157,20 +176,24 @@ fn phantoms_l3_within_one_slice_and_tissue_dice_above_floors() {
             s.imat,
             s.paraspinal,
             s.wall,
+            s.psoas_left,
+            s.psoas_right,
             s.l3_note
         );
     }
     let n = scores.len() as f64;
     let avg = |f: fn(&Scores) -> f64| scores.iter().map(f).sum::<f64>() / n;
     println!(
-        "mean           | {:6.3} {:6.3} {:6.3} | {:6.3} {:6.3} {:6.4} {:6.4}",
+        "mean           | {:6.3} {:6.3} {:6.3} | {:6.3} {:6.3} {:6.4} {:6.4} | {:6.4} {:6.4}",
         avg(|s| s.muscle),
         avg(|s| s.sat),
         avg(|s| s.vat),
         avg(|s| s.psoas),
         avg(|s| s.imat),
         avg(|s| s.paraspinal),
-        avg(|s| s.wall)
+        avg(|s| s.wall),
+        avg(|s| s.psoas_left),
+        avg(|s| s.psoas_right)
     );
     let l3_bad: Vec<u64> = scores
         .iter()
@@ -185,6 +208,8 @@ fn phantoms_l3_within_one_slice_and_tissue_dice_above_floors() {
                 || s.vat < FAT_FLOOR
                 || s.imat < IMAT_FLOOR
                 || s.psoas < PSOAS_FLOOR
+                || s.psoas_left < PSOAS_LEFT_FLOOR
+                || s.psoas_right < PSOAS_RIGHT_FLOOR
                 || s.paraspinal < SPLIT_FLOOR
                 || s.wall < SPLIT_FLOOR
         })
@@ -192,7 +217,7 @@ fn phantoms_l3_within_one_slice_and_tissue_dice_above_floors() {
         .collect();
     assert!(
         l3_bad.is_empty() && tissue_bad.is_empty(),
-        "L3 off by more than one slice (or not found) on seeds {l3_bad:?}; tissue Dice below the floors (muscle {MUSCLE_FLOOR}, SAT/VAT {FAT_FLOOR}, IMAT {IMAT_FLOOR}, psoas {PSOAS_FLOOR}, paraspinal and wall {SPLIT_FLOOR}) on seeds {tissue_bad:?}"
+        "L3 off by more than one slice (or not found) on seeds {l3_bad:?}; tissue Dice below the floors (muscle {MUSCLE_FLOOR}, SAT/VAT {FAT_FLOOR}, IMAT {IMAT_FLOOR}, psoas {PSOAS_FLOOR}, left {PSOAS_LEFT_FLOOR}, right {PSOAS_RIGHT_FLOOR}, paraspinal and wall {SPLIT_FLOOR}) on seeds {tissue_bad:?}"
     );
     let imat = avg(|s| s.imat);
     assert!(
@@ -204,4 +229,13 @@ fn phantoms_l3_within_one_slice_and_tissue_dice_above_floors() {
         psoas >= PSOAS_MEAN_FLOOR,
         "psoas Dice {psoas:.3} over the phantoms < {PSOAS_MEAN_FLOOR}"
     );
+    for (side, mean) in [
+        ("left", avg(|s| s.psoas_left)),
+        ("right", avg(|s| s.psoas_right)),
+    ] {
+        assert!(
+            mean >= PSOAS_SIDE_MEAN_FLOOR,
+            "{side} psoas Dice {mean:.4} over the phantoms < {PSOAS_SIDE_MEAN_FLOOR}"
+        );
+    }
 }

@@ -24,7 +24,8 @@
 //!    edge, and around the posterior elements into the muscle against the bone;
 //! 7. each psoas finished ([`border`]): filled to its convex hull, its border with the
 //!    paraspinal muscle behind it moved to where the HU changes, unlabelled muscle of its
-//!    own HU against it reclaimed, and a dim rim of abutting organ shed; then, where one
+//!    own HU against it reclaimed, a rim of abutting organ dimmer or brighter than it shed,
+//!    and what lies past a neck against tissue of its own HU cut off ([`necks`]); then, where one
 //!    side came out far larger than the other, cut back to its fellow's mirror image again
 //!    ([`psoas`]: the steps since the cut at growth regrow it along the same organ);
 //! 8. IMAT kept only where fat lies between one muscle's pixels; fat the compartments
@@ -37,6 +38,7 @@
 mod body;
 mod border;
 mod imat;
+mod necks;
 use super::morphology;
 mod psoas;
 mod rays;
