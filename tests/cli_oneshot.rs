@@ -21,6 +21,36 @@ fn idoctord(cwd: &Path, args: &[&str]) -> Output {
     cmd.output().expect("run idoctord")
 }
 
+/// `idoctord phantom DIR --seed S --slices N --matrix M [extra…]`, which must succeed.
+fn phantom(
+    cwd: &Path,
+    dir: &Path,
+    seed: u64,
+    slices: usize,
+    matrix: usize,
+    extra: &[&str],
+) -> Output {
+    let (seed, slices, matrix) = (seed.to_string(), slices.to_string(), matrix.to_string());
+    let mut args = vec![
+        "phantom",
+        dir.to_str().unwrap(),
+        "--seed",
+        &seed,
+        "--slices",
+        &slices,
+        "--matrix",
+        &matrix,
+    ];
+    args.extend_from_slice(extra);
+    let out = idoctord(cwd, &args);
+    assert!(
+        out.status.success(),
+        "phantom failed: {}",
+        text(&out.stderr)
+    );
+    out
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -40,25 +70,7 @@ fn phantom_then_analyze_finds_l3_and_reports_bad_series_apart() {
     let input = root.join("in");
 
     // The phantom command: JSON summary, the slices and truth.json.
-    let out = idoctord(
-        root,
-        &[
-            "phantom",
-            input.join("good").to_str().unwrap(),
-            "--seed",
-            "7",
-            "--slices",
-            "100",
-            "--matrix",
-            "256",
-            "--json",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "phantom failed: {}",
-        text(&out.stderr)
-    );
+    let out = phantom(root, &input.join("good"), 7, 100, 256, &["--json"]);
     let summary: Value = serde_json::from_slice(&out.stdout).expect("phantom --json is JSON");
     assert_eq!(summary["files"], 100, "{summary}");
     assert_eq!(summary["seed"], 7);
@@ -82,20 +94,7 @@ fn phantom_then_analyze_finds_l3_and_reports_bad_series_apart() {
     assert_eq!(dcm, 100);
 
     // A single-slice series and a stray text file beside it.
-    let out = idoctord(
-        root,
-        &[
-            "phantom",
-            input.join("one").to_str().unwrap(),
-            "--seed",
-            "8",
-            "--slices",
-            "1",
-            "--matrix",
-            "64",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    phantom(root, &input.join("one"), 8, 1, 64, &[]);
     std::fs::write(input.join("notes.txt"), "not an image").unwrap();
 
     let results = root.join("results");

@@ -542,45 +542,37 @@ mod tests {
         }
     }
 
+    /// Runs the rim rule on a psoas of radius `band_r` whose outer ring, from `band_from`
+    /// px out, reads `band_hu`, and checks the 12 px core stays and the ring goes or stays.
+    fn check_rim(band_r: f64, band_from: f64, band_hu: f32, sheds: bool) {
+        let dim = (80, 100);
+        let (hu, mut out) = ringed(dim, band_r, band_hu, band_r);
+        shed_organ_rim(&mut out, &slice(&hu, &spine(dim)), PSOAS_LEFT);
+        for ((y, x), &l) in out.indexed_iter() {
+            let d = (y as f64 - 40.0).hypot(x as f64 - 30.0);
+            if d <= 12.0 {
+                assert_eq!(l, PSOAS_LEFT, "core pixel ({y}, {x})");
+            }
+            if d > band_from && d <= band_r {
+                let want = if sheds { BACKGROUND } else { PSOAS_LEFT };
+                assert_eq!(l, want, "band pixel ({y}, {x}) at {band_hu} HU");
+            }
+        }
+    }
+
     /// A psoas grown 3 px along the face of a bowel loop 25 HU dimmer than itself sheds
     /// that band; a band only 5 HU dimmer (the psoas's own texture) stays.
     #[test]
     fn a_dim_rim_against_an_organ_leaves_the_psoas() {
-        let dim = (80, 100);
-        for (band_hu, sheds) in [(25.0, true), (45.0, false)] {
-            let (hu, mut out) = ringed(dim, 16.0, band_hu, 16.0);
-            shed_organ_rim(&mut out, &slice(&hu, &spine(dim)), PSOAS_LEFT);
-            for ((y, x), &l) in out.indexed_iter() {
-                let d = (y as f64 - 40.0).hypot(x as f64 - 30.0);
-                if d <= 12.0 {
-                    assert_eq!(l, PSOAS_LEFT, "core pixel ({y}, {x})");
-                }
-                if d > 14.0 && d <= 16.0 {
-                    let want = if sheds { BACKGROUND } else { PSOAS_LEFT };
-                    assert_eq!(l, want, "band pixel ({y}, {x}) at {band_hu} HU");
-                }
-            }
-        }
+        check_rim(16.0, 14.0, 25.0, true);
+        check_rim(16.0, 14.0, 45.0, false);
     }
 
     /// A psoas grown 6 px (4.8 mm, past a dim rim's reach) into an abutting kidney 30 HU
     /// brighter than itself sheds it; tissue only 5 HU brighter stays.
     #[test]
     fn a_bright_rim_against_an_organ_leaves_the_psoas() {
-        let dim = (80, 100);
-        for (band_hu, sheds) in [(80.0, true), (55.0, false)] {
-            let (hu, mut out) = ringed(dim, 19.0, band_hu, 19.0);
-            shed_organ_rim(&mut out, &slice(&hu, &spine(dim)), PSOAS_LEFT);
-            for ((y, x), &l) in out.indexed_iter() {
-                let d = (y as f64 - 40.0).hypot(x as f64 - 30.0);
-                if d <= 12.0 {
-                    assert_eq!(l, PSOAS_LEFT, "core pixel ({y}, {x})");
-                }
-                if d > 15.0 && d <= 19.0 {
-                    let want = if sheds { BACKGROUND } else { PSOAS_LEFT };
-                    assert_eq!(l, want, "band pixel ({y}, {x}) at {band_hu} HU");
-                }
-            }
-        }
+        check_rim(19.0, 15.0, 80.0, true);
+        check_rim(19.0, 15.0, 55.0, false);
     }
 }
