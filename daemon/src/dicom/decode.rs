@@ -453,6 +453,45 @@ mod tests {
     use super::*;
     use ndarray::Array2;
 
+    /// With the `jpegls` feature, real CT slices transcoded to JPEG-LS lossless (CharLS's
+    /// own encoder) read back to exactly the HU of the uncompressed originals.
+    #[cfg(feature = "jpegls")]
+    #[test]
+    fn jpeg_ls_lossless_decodes_to_the_same_hu_as_uncompressed() {
+        use dicom_pixeldata::Transcode;
+        use dicom_transfer_syntax_registry::entries::JPEG_LS_LOSSLESS_IMAGE_COMPRESSION;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/data/ct/pancreas-ct-cb-001/dicom");
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+            .expect("pancreas case")
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "dcm"))
+            .collect();
+        files.sort();
+        let source = &files[40..44];
+        let reference = crate::dicom::load_series(source).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let encoded: Vec<std::path::PathBuf> = source
+            .iter()
+            .map(|f| {
+                let mut obj = dicom_object::open_file(f).unwrap();
+                obj.transcode(&JPEG_LS_LOSSLESS_IMAGE_COMPRESSION.erased())
+                    .expect("JPEG-LS encode");
+                let out = tmp.path().join(f.file_name().unwrap());
+                obj.write_to_file(&out).unwrap();
+                out
+            })
+            .collect();
+        let header = crate::dicom::read_header(&encoded[0]).unwrap();
+        assert_eq!(header.transfer_syntax_uid, "1.2.840.10008.1.2.4.80");
+        let smaller = std::fs::metadata(&encoded[0]).unwrap().len()
+            < std::fs::metadata(&source[0]).unwrap().len();
+        assert!(smaller, "the JPEG-LS file is compressed");
+        let v = crate::dicom::load_series(&encoded).unwrap();
+        assert_eq!(v.z_mm, reference.z_mm);
+        assert_eq!(v.hu, reference.hu);
+    }
+
     fn run(
         raw: &[u8],
         format: SampleFormat,
