@@ -210,7 +210,7 @@ fn flat(mask: &Mask) -> std::borrow::Cow<'_, [bool]> {
 
 /// Calls `f` with the flat index of each 4- or 8-neighbour of flat index `i`.
 #[inline]
-fn neighbours(i: usize, w: usize, h: usize, eight: bool, mut f: impl FnMut(usize)) {
+pub(crate) fn neighbours(i: usize, w: usize, h: usize, eight: bool, mut f: impl FnMut(usize)) {
     let (y, x) = (i / w, i % w);
     let (up, down, left, right) = (y > 0, y + 1 < h, x > 0, x + 1 < w);
     if up {

@@ -14,8 +14,8 @@
 
 use ndarray::Array2;
 
-use super::morphology::{Mask, Spacing, components, edt};
-use super::psoas::keep_piece_at_deepest;
+use super::morphology::{Mask, Spacing, components, edt, neighbours};
+use super::psoas::{deepest, keep_piece_at_deepest};
 use crate::pipeline::labels::{BACKGROUND, PARASPINAL};
 
 /// Peaks of the distance map that rise less than this (mm) above the pass to a higher one
@@ -52,17 +52,18 @@ pub(super) fn basins(depth: &Array2<f32>, mask: &Mask, rise: f32) -> Array2<u32>
     }
     for &i in &order {
         let level = depth[(i / w, i % w)];
-        let (y, x) = (i / w, i % w);
-        let flooded: Vec<usize> = (-1i64..=1)
-            .flat_map(|dy| (-1i64..=1).map(move |dx| (dy, dx)))
-            .filter(|&d| d != (0, 0))
-            .filter_map(|(dy, dx)| {
-                let (ny, nx) = (y as i64 + dy, x as i64 + dx);
-                (ny >= 0 && nx >= 0 && ny < h as i64 && nx < w as i64)
-                    .then(|| ny as usize * w + nx as usize)
-            })
-            .filter(|&j| parent[j] != NONE)
-            .collect();
+        let mut flooded = [0usize; 8];
+        let mut n = 0;
+        neighbours(i, w, h, true, |j| {
+            if parent[j] != NONE {
+                flooded[n] = j;
+                n += 1;
+            }
+        });
+        // In raster order: of equally deep neighbours the last is the way up, and the
+        // basins around are compared in that order.
+        let flooded = &mut flooded[..n];
+        flooded.sort_unstable();
         // A pixel belongs to the basin its steepest way up leads to; only then are the
         // basins around it compared (on a rim of even depth, the first neighbour reached
         // may lie across the neck).
@@ -75,7 +76,7 @@ pub(super) fn basins(depth: &Array2<f32>, mask: &Mask, rise: f32) -> Array2<u32>
             continue;
         };
         parent[i] = find(&mut parent, up);
-        for &j in &flooded {
+        for &j in flooded.iter() {
             let (a, b) = (find(&mut parent, i), find(&mut parent, j));
             if a != b && peak[a].min(peak[b]) - level < rise {
                 let (keep, gone) = if peak[a] >= peak[b] { (a, b) } else { (b, a) };
@@ -109,32 +110,26 @@ pub(super) fn split_at_necks(lab: &mut Array2<u8>, soft: &Mask, spacing: Spacing
     let depth = edt(&tissue, spacing, false);
     let basin = basins(&depth, &tissue, PEAK_RISE_MM);
     let n = basin.iter().copied().max().unwrap_or(0) as usize;
-    // Per basin: pixels, psoas pixels, paraspinal pixels.
-    let mut count = vec![[0usize; 3]; n + 1];
-    for (p, &b) in basin.indexed_iter() {
-        let c = &mut count[b as usize];
-        c[0] += 1;
-        c[1] += usize::from(lab[p] == label);
-        c[2] += usize::from(lab[p] == PARASPINAL);
-    }
     let psoas = lab.mapv(|l| l == label);
     let own_depth = edt(&psoas, spacing, true);
-    let Some(core) = own_depth
-        .indexed_iter()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(p, _)| basin[p] as usize)
-    else {
+    let Some((peak, max_depth)) = deepest(&own_depth) else {
         return;
     };
-    let share = |b: usize| count[b][1] as f64 / count[b][0].max(1) as f64;
-    // How deep the psoas reaches into each basin: a rim spilled over a neck is shallow.
+    let core = basin[peak] as usize;
+    // Per basin: pixels, psoas pixels, paraspinal pixels, and how deep the psoas reaches
+    // into it (a rim spilled over a neck is shallow).
+    let mut count = vec![[0usize; 3]; n + 1];
     let mut reach = vec![0f32; n + 1];
     for (p, &b) in basin.indexed_iter() {
+        let b = b as usize;
+        count[b][0] += 1;
+        count[b][1] += usize::from(psoas[p]);
+        count[b][2] += usize::from(lab[p] == PARASPINAL);
         if psoas[p] {
-            reach[b as usize] = reach[b as usize].max(own_depth[p]);
+            reach[b] = reach[b].max(own_depth[p]);
         }
     }
-    let max_depth = reach.iter().copied().fold(0f32, f32::max);
+    let share = |b: usize| count[b][1] as f64 / count[b][0].max(1) as f64;
     let shallow = |b: usize| f64::from(reach[b]) <= SHALLOW_FRACTION * f64::from(max_depth);
     let mut new = psoas.clone();
     for (p, &b) in basin.indexed_iter() {

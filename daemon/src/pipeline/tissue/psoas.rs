@@ -428,7 +428,7 @@ pub(super) fn keep_piece_at_deepest(mask: &Mask, depth: &Array2<f32>) -> Option<
 }
 
 /// The deepest point of a depth map (an [`edt`] of a mask) and its depth; `None` when empty.
-fn deepest(depth: &Array2<f32>) -> Option<((usize, usize), f32)> {
+pub(super) fn deepest(depth: &Array2<f32>) -> Option<((usize, usize), f32)> {
     depth
         .indexed_iter()
         .max_by(|a, b| a.1.total_cmp(b.1))
